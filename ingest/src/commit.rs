@@ -1,0 +1,219 @@
+//! Group commit: one thread owns the [`Wal`] and the [`Sequencer`], so sequencing decisions follow WAL
+//! order; batches that arrive while a sync is running are appended together and share the next fsync.
+//!
+//! Failure is fail-stop: if a write or sync fails, the in-memory sequencer may be ahead of what is
+//! durable, so every later commit is refused until a restart rebuilds the state from disk.
+
+use crate::event::{Event, Rejection};
+use crate::sequencer::{Admission, Sequencer};
+use crate::wal::{Wal, WalError};
+use serde::{Deserialize, Serialize};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::mpsc;
+use tokio::sync::oneshot;
+
+/// What one WAL record holds.
+#[derive(Debug, Default, Serialize, Deserialize)]
+pub struct WalRecord {
+    pub events: Vec<Event>,
+    pub rejections: Vec<Rejection>,
+}
+
+/// A validated batch, ready to be sequenced and made durable.
+#[derive(Debug, Default)]
+pub struct Batch {
+    /// When the batch was received (µs since epoch), stamped on rejections.
+    pub received_at: i64,
+    /// Valid events with their 1-based line number.
+    pub events: Vec<(u64, Event)>,
+    /// Records already refused by validation.
+    pub rejections: Vec<Rejection>,
+}
+
+/// What became of a batch.
+#[derive(Debug, Default, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BatchOutcome {
+    /// Events newly stored.
+    pub accepted: u64,
+    /// Events already stored before (a resend), acknowledged but not stored twice.
+    pub duplicates: u64,
+    /// Refused records: line and reason, in line order.
+    pub rejected: Vec<(u64, String)>,
+}
+
+/// Errors of the committer.
+#[derive(Debug, thiserror::Error)]
+pub enum CommitError {
+    #[error(transparent)]
+    Wal(#[from] WalError),
+    #[error("the write-ahead log failed earlier ({0}); restart Iris to recover")]
+    Failed(String),
+    #[error("the committer has stopped")]
+    Stopped,
+    #[error("cannot encode WAL record: {0}")]
+    Encode(#[from] serde_json::Error),
+}
+
+enum Command {
+    Commit(Batch, oneshot::Sender<Result<BatchOutcome, CommitError>>),
+    Rotate(oneshot::Sender<Result<Vec<PathBuf>, CommitError>>),
+}
+
+/// Handle to the group-commit thread.
+#[derive(Clone)]
+pub struct Committer {
+    tx: mpsc::Sender<Command>,
+    pending: Arc<AtomicU64>,
+}
+
+impl Committer {
+    /// Starts the thread that owns `wal` and `sequencer`.
+    pub fn start(wal: Wal, sequencer: Sequencer) -> Committer {
+        let (tx, rx) = mpsc::channel();
+        let pending = Arc::new(AtomicU64::new(0));
+        let counter = pending.clone();
+        std::thread::Builder::new()
+            .name("iris-wal".into())
+            .spawn(move || run(wal, sequencer, rx, counter))
+            .expect("spawning the WAL thread");
+        Committer { tx, pending }
+    }
+
+    /// Sequences the batch and returns once it is durable.
+    pub async fn commit(&self, batch: Batch) -> Result<BatchOutcome, CommitError> {
+        let (reply, rx) = oneshot::channel();
+        self.tx.send(Command::Commit(batch, reply)).map_err(|_| CommitError::Stopped)?;
+        rx.await.map_err(|_| CommitError::Stopped)?
+    }
+
+    /// [`Committer::commit`] for callers outside an async runtime.
+    pub fn commit_blocking(&self, batch: Batch) -> Result<BatchOutcome, CommitError> {
+        let (reply, rx) = oneshot::channel();
+        self.tx.send(Command::Commit(batch, reply)).map_err(|_| CommitError::Stopped)?;
+        rx.blocking_recv().map_err(|_| CommitError::Stopped)?
+    }
+
+    /// Closes the current segment; returns all closed segments for the sealer.
+    pub async fn rotate(&self) -> Result<Vec<PathBuf>, CommitError> {
+        let (reply, rx) = oneshot::channel();
+        self.tx.send(Command::Rotate(reply)).map_err(|_| CommitError::Stopped)?;
+        rx.await.map_err(|_| CommitError::Stopped)?
+    }
+
+    /// Events made durable since the last rotation (what the next seal will pick up).
+    pub fn pending_events(&self) -> u64 {
+        self.pending.load(Ordering::Relaxed)
+    }
+}
+
+fn run(mut wal: Wal, mut seq: Sequencer, rx: mpsc::Receiver<Command>, pending: Arc<AtomicU64>) {
+    let mut failed: Option<String> = None;
+    while let Ok(first) = rx.recv() {
+        let mut group = vec![first];
+        while group.len() < 4096 {
+            match rx.try_recv() {
+                Ok(c) => group.push(c),
+                Err(_) => break,
+            }
+        }
+        let mut commits = Vec::new();
+        let mut rotations = Vec::new();
+        let mut appended = 0u64;
+        for cmd in group {
+            match cmd {
+                Command::Commit(batch, reply) => {
+                    if let Some(why) = &failed {
+                        let _ = reply.send(Err(CommitError::Failed(why.clone())));
+                        continue;
+                    }
+                    match append(&mut wal, &mut seq, batch) {
+                        Ok(outcome) => {
+                            appended += outcome.accepted;
+                            commits.push((reply, outcome));
+                        }
+                        Err(e) => {
+                            failed = Some(e.to_string());
+                            let _ = reply.send(Err(e));
+                        }
+                    }
+                }
+                Command::Rotate(reply) => rotations.push(reply),
+            }
+        }
+        // Rotation syncs the closing segment, so the commits of this group are durable through it.
+        let synced = if failed.is_some() {
+            Err(failed.clone().unwrap_or_default())
+        } else if rotations.is_empty() {
+            wal.sync().map(|()| Vec::new()).map_err(|e| e.to_string())
+        } else {
+            wal.rotate().map_err(|e| e.to_string())
+        };
+        match synced {
+            Ok(closed) => {
+                if rotations.is_empty() {
+                    pending.fetch_add(appended, Ordering::Relaxed);
+                } else {
+                    pending.store(0, Ordering::Relaxed);
+                }
+                for (reply, outcome) in commits {
+                    let _ = reply.send(Ok(outcome));
+                }
+                for reply in rotations {
+                    let _ = reply.send(Ok(closed.clone()));
+                }
+            }
+            Err(why) => {
+                tracing::error!("write-ahead log failed, refusing further events: {why}");
+                failed = Some(why.clone());
+                for (reply, _) in commits {
+                    let _ = reply.send(Err(CommitError::Failed(why.clone())));
+                }
+                for reply in rotations {
+                    let _ = reply.send(Err(CommitError::Failed(why.clone())));
+                }
+            }
+        }
+    }
+}
+
+/// Sequences one batch and appends what it keeps to the WAL (not yet synced).
+fn append(wal: &mut Wal, seq: &mut Sequencer, batch: Batch) -> Result<BatchOutcome, CommitError> {
+    let mut record = WalRecord { events: Vec::with_capacity(batch.events.len()), rejections: batch.rejections };
+    let mut outcome = BatchOutcome::default();
+    for r in &record.rejections {
+        if let (Some(source), Some(n)) = (&r.source, r.source_seq) {
+            seq.record_rejected(source, n);
+        }
+    }
+    for (line, event) in batch.events {
+        match seq.admit(&event.source, event.source_seq) {
+            Admission::Accept => {
+                outcome.accepted += 1;
+                record.events.push(event);
+            }
+            Admission::Duplicate => outcome.duplicates += 1,
+            Admission::Backwards { highest } => {
+                let reason = format!(
+                    "source_seq {} goes backwards: source `{}` is already at {highest}",
+                    event.source_seq, event.source
+                );
+                seq.record_rejected(&event.source, event.source_seq);
+                record.rejections.push(Rejection {
+                    received_at: batch.received_at,
+                    source: Some(event.source),
+                    source_seq: Some(event.source_seq),
+                    line,
+                    reason,
+                });
+            }
+        }
+    }
+    outcome.rejected = record.rejections.iter().map(|r| (r.line, r.reason.clone())).collect();
+    outcome.rejected.sort_by_key(|(line, _)| *line);
+    if !record.events.is_empty() || !record.rejections.is_empty() {
+        wal.append(&serde_json::to_vec(&record)?)?;
+    }
+    Ok(outcome)
+}
