@@ -37,7 +37,11 @@ pub fn is_valid_onss(s: &str) -> bool {
 
 /// Completes 9 NISS digits (`YYMMDDnnn`) with their check digits, for the century given.
 pub fn niss_with_check(first9: u64, born_2000_or_later: bool) -> String {
-    let base = if born_2000_or_later { 2_000_000_000 + first9 } else { first9 };
+    let base = if born_2000_or_later {
+        2_000_000_000 + first9
+    } else {
+        first9
+    };
     format!("{first9:09}{:02}", 97 - (base % 97))
 }
 

@@ -84,21 +84,27 @@ impl Committer {
     /// Sequences the batch and returns once it is durable.
     pub async fn commit(&self, batch: Batch) -> Result<BatchOutcome, CommitError> {
         let (reply, rx) = oneshot::channel();
-        self.tx.send(Command::Commit(batch, reply)).map_err(|_| CommitError::Stopped)?;
+        self.tx
+            .send(Command::Commit(batch, reply))
+            .map_err(|_| CommitError::Stopped)?;
         rx.await.map_err(|_| CommitError::Stopped)?
     }
 
     /// [`Committer::commit`] for callers outside an async runtime.
     pub fn commit_blocking(&self, batch: Batch) -> Result<BatchOutcome, CommitError> {
         let (reply, rx) = oneshot::channel();
-        self.tx.send(Command::Commit(batch, reply)).map_err(|_| CommitError::Stopped)?;
+        self.tx
+            .send(Command::Commit(batch, reply))
+            .map_err(|_| CommitError::Stopped)?;
         rx.blocking_recv().map_err(|_| CommitError::Stopped)?
     }
 
     /// Closes the current segment; returns all closed segments for the sealer.
     pub async fn rotate(&self) -> Result<Vec<PathBuf>, CommitError> {
         let (reply, rx) = oneshot::channel();
-        self.tx.send(Command::Rotate(reply)).map_err(|_| CommitError::Stopped)?;
+        self.tx
+            .send(Command::Rotate(reply))
+            .map_err(|_| CommitError::Stopped)?;
         rx.await.map_err(|_| CommitError::Stopped)?
     }
 
@@ -180,13 +186,21 @@ fn run(mut wal: Wal, mut seq: Sequencer, rx: mpsc::Receiver<Command>, pending: A
 
 /// Sequences one batch and appends what it keeps to the WAL (not yet synced).
 fn append(wal: &mut Wal, seq: &mut Sequencer, batch: Batch) -> Result<BatchOutcome, CommitError> {
-    let mut record = WalRecord { events: Vec::with_capacity(batch.events.len()), rejections: batch.rejections };
-    let mut outcome = BatchOutcome::default();
-    for r in &record.rejections {
-        if let (Some(source), Some(n)) = (&r.source, r.source_seq) {
-            seq.record_rejected(source, n);
-        }
+    let (record, outcome) = admit_batch(seq, batch);
+    if !record.events.is_empty() || !record.rejections.is_empty() {
+        wal.append(&serde_json::to_vec(&record)?)?;
     }
+    Ok(outcome)
+}
+
+/// Decides on every event of a batch: new ones are kept, resent ones counted as duplicates, ones going
+/// backwards refused. Returns what to store (events and rejections) and what to tell the sender.
+pub fn admit_batch(seq: &mut Sequencer, batch: Batch) -> (WalRecord, BatchOutcome) {
+    let mut record = WalRecord {
+        events: Vec::with_capacity(batch.events.len()),
+        rejections: batch.rejections,
+    };
+    let mut outcome = BatchOutcome::default();
     for (line, event) in batch.events {
         match seq.admit(&event.source, event.source_seq) {
             Admission::Accept => {
@@ -210,10 +224,18 @@ fn append(wal: &mut Wal, seq: &mut Sequencer, batch: Batch) -> Result<BatchOutco
             }
         }
     }
-    outcome.rejected = record.rejections.iter().map(|r| (r.line, r.reason.clone())).collect();
-    outcome.rejected.sort_by_key(|(line, _)| *line);
-    if !record.events.is_empty() || !record.rejections.is_empty() {
-        wal.append(&serde_json::to_vec(&record)?)?;
+    // Refused numbers are accounted for after the batch's events are admitted, so that a bad record
+    // does not make the good ones before it look as if they went backwards.
+    for r in &record.rejections {
+        if let (Some(source), Some(n)) = (&r.source, r.source_seq) {
+            seq.record_rejected(source, n);
+        }
     }
-    Ok(outcome)
+    outcome.rejected = record
+        .rejections
+        .iter()
+        .map(|r| (r.line, r.reason.clone()))
+        .collect();
+    outcome.rejected.sort_by_key(|(line, _)| *line);
+    (record, outcome)
 }

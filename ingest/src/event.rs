@@ -114,7 +114,9 @@ pub fn format_micros(ts: i64) -> String {
 
 /// Parses an RFC 3339 timestamp into microseconds since the epoch.
 pub fn parse_rfc3339_micros(s: &str) -> Option<i64> {
-    DateTime::parse_from_rfc3339(s).ok().map(|d| d.timestamp_micros())
+    DateTime::parse_from_rfc3339(s)
+        .ok()
+        .map(|d| d.timestamp_micros())
 }
 
 /// Serde helper: `i64` microseconds as an RFC 3339 string.
@@ -127,7 +129,8 @@ pub mod ts_rfc3339 {
 
     pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<i64, D::Error> {
         let s = <std::borrow::Cow<'de, str>>::deserialize(d)?;
-        super::parse_rfc3339_micros(&s).ok_or_else(|| D::Error::custom(format!("not an RFC 3339 timestamp: {s}")))
+        super::parse_rfc3339_micros(&s)
+            .ok_or_else(|| D::Error::custom(format!("not an RFC 3339 timestamp: {s}")))
     }
 }
 

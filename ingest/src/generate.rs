@@ -15,8 +15,16 @@ use rand_distr::{Distribution, Zipf};
 use std::collections::VecDeque;
 
 /// The collectors (sources) of the synthetic network: the hub and one per sector.
-pub const SOURCES: [&str; 8] =
-    ["hub", "cpas-net", "mutualities", "family-allowances", "unemployment", "pensions", "inspection", "employers"];
+pub const SOURCES: [&str; 8] = [
+    "hub",
+    "cpas-net",
+    "mutualities",
+    "family-allowances",
+    "unemployment",
+    "pensions",
+    "inspection",
+    "employers",
+];
 /// Institution code prefix of each sector (same order as `SOURCES[1..]`).
 const SECTORS: [&str; 7] = ["cpas", "mut", "caf", "onem", "pens", "insp", "empl"];
 const APPLICATIONS: [&str; 10] = [
@@ -31,8 +39,20 @@ const APPLICATIONS: [&str; 10] = [
     "inspection-enquete",
     "employeurs",
 ];
-const ROLES: [&str; 5] = ["assistant-social", "gestionnaire-dossier", "inspecteur", "agent-guichet", "medecin-conseil"];
-const ERRORS: [&str; 5] = ["E-NOTFOUND", "E-NOAUTH", "E-TIMEOUT", "E-INTEGRATION", "E-INVALID"];
+const ROLES: [&str; 5] = [
+    "assistant-social",
+    "gestionnaire-dossier",
+    "inspecteur",
+    "agent-guichet",
+    "medecin-conseil",
+];
+const ERRORS: [&str; 5] = [
+    "E-NOTFOUND",
+    "E-NOAUTH",
+    "E-TIMEOUT",
+    "E-INTEGRATION",
+    "E-INVALID",
+];
 
 /// What to generate.
 #[derive(Clone, Debug)]
@@ -94,13 +114,23 @@ pub struct Generator {
 impl Generator {
     /// Prepares a generator (cheap: nothing is drawn before iteration).
     pub fn new(cfg: GenConfig) -> Generator {
-        let persons = cfg.persons.unwrap_or((cfg.events / 20).max(1_000)).clamp(1, 30_000_000);
+        let persons = cfg
+            .persons
+            .unwrap_or((cfg.events / 20).max(1_000))
+            .clamp(1, 30_000_000);
         let mut rng = StdRng::seed_from_u64(cfg.seed);
         let messages = (0..cfg.message_types.max(1))
             .map(|i| MessageType {
                 code: format!("{}{:03}", ["L", "A", "M", "R"][(i % 4) as usize], 100 + i),
-                operation: [Operation::Consult, Operation::Consult, Operation::Consult, Operation::List, Operation::Modify, Operation::Create, Operation::Delete]
-                    [rng.random_range(0..7)],
+                operation: [
+                    Operation::Consult,
+                    Operation::Consult,
+                    Operation::Consult,
+                    Operation::List,
+                    Operation::Modify,
+                    Operation::Create,
+                    Operation::Delete,
+                ][rng.random_range(0..7)],
                 application: APPLICATIONS[rng.random_range(0..APPLICATIONS.len())],
             })
             .collect();
@@ -141,8 +171,14 @@ impl Generator {
         let date = self.cfg.start + chrono::Days::new(u64::from(self.day));
         self.day += 1;
         let weekend = matches!(date.weekday(), Weekday::Sat | Weekday::Sun);
-        let n = (self.exchanges_per_day * if weekend { 0.3 } else { 1.0 }).round().max(1.0) as usize;
-        let midnight = date.and_hms_opt(0, 0, 0).expect("midnight").and_utc().timestamp_micros();
+        let n = (self.exchanges_per_day * if weekend { 0.3 } else { 1.0 })
+            .round()
+            .max(1.0) as usize;
+        let midnight = date
+            .and_hms_opt(0, 0, 0)
+            .expect("midnight")
+            .and_utc()
+            .timestamp_micros();
         self.day_times.clear();
         for _ in 0..n {
             // Office hours (07:30–18:00 local ≈ 06:30–17:00 UTC) carry ~85 % of the traffic.
@@ -166,7 +202,7 @@ impl Generator {
     fn exchange(&mut self, ts: i64) {
         self.exchanges += 1;
         let inst = self.inst_zipf.sample(&mut self.rng) as u32 - 1;
-        let sector = (inst as usize * 7 + 3) % SECTORS.len();
+        let sector = inst as usize % SECTORS.len();
         let org = format!("{}{:04}", SECTORS[sector], inst);
         let agent = self.rng.random_range(0..(5 + 200 / (inst + 1)));
         let actor = format!("U{:04}{:03}", inst, agent);
@@ -177,18 +213,34 @@ impl Generator {
             let k = (self.subject_zipf.sample(&mut self.rng) as u64 - 1).min(self.persons - 1);
             (Self::person_niss(k), SubjectKind::Niss)
         } else if roll < 97 {
-            (bce_with_check(2_000_000 + self.rng.random_range(0..400_000)), SubjectKind::Bce)
+            (
+                bce_with_check(2_000_000 + self.rng.random_range(0..400_000)),
+                SubjectKind::Bce,
+            )
         } else {
-            (format!("{:09}", 100_000_000 + self.rng.random_range(0..300_000)), SubjectKind::Onss)
+            (
+                format!("{:09}", 100_000_000 + self.rng.random_range(0..300_000)),
+                SubjectKind::Onss,
+            )
         };
         let nok = self.rng.random_bool(0.02);
         let (result, error_code) = if nok {
-            (Outcome::Nok, Some(ERRORS[self.rng.random_range(0..ERRORS.len())].to_string()))
+            (
+                Outcome::Nok,
+                Some(ERRORS[self.rng.random_range(0..ERRORS.len())].to_string()),
+            )
         } else {
             (Outcome::Ok, None)
         };
-        let ticket = format!("T{:016X}", self.cfg.seed.rotate_left(32) ^ (self.exchanges * 0x9E37_79B9));
-        let purpose = Some(format!("CSSS/{:02}/{:03}", 4 + sector, 10 + (msg.code.len() * 7 + sector * 13) % 90));
+        let ticket = format!(
+            "T{:016X}",
+            self.cfg.seed.rotate_left(32) ^ (self.exchanges * 0x9E37_79B9)
+        );
+        let purpose = Some(format!(
+            "CSSS/{:02}/{:03}",
+            4 + sector,
+            10 + (msg.code.len() * 7 + sector * 13) % 90
+        ));
         let role = Some(ROLES[(agent as usize + sector) % ROLES.len()].to_string());
         let channel = ["portal", "webservice", "batch"][(agent % 3) as usize].to_string();
         let base = Event {
@@ -272,7 +324,11 @@ mod tests {
 
     #[test]
     fn deterministic_valid_and_ordered_per_source() {
-        let cfg = GenConfig { events: 20_000, days: 30, ..GenConfig::default() };
+        let cfg = GenConfig {
+            events: 20_000,
+            days: 30,
+            ..GenConfig::default()
+        };
         let a: Vec<Event> = Generator::new(cfg.clone()).collect();
         let b: Vec<Event> = Generator::new(cfg).collect();
         assert_eq!(a.len(), 20_000);
@@ -280,20 +336,29 @@ mod tests {
         let mut last: HashMap<&str, (u64, i64)> = HashMap::new();
         let v = Validator::now();
         for e in &a {
-            v.validate(crate::validate::parse_json_line(&serde_json::to_string(e).expect("json")).expect("parse"))
-                .expect("valid");
+            v.validate(
+                crate::validate::parse_json_line(&serde_json::to_string(e).expect("json"))
+                    .expect("parse"),
+            )
+            .expect("valid");
             match e.subject_kind {
                 SubjectKind::Niss => assert!(is_valid_niss(&e.subject_id)),
                 SubjectKind::Bce => assert!(is_valid_bce(&e.subject_id)),
                 SubjectKind::Onss => {}
             }
-            let prev = last.insert(&e.source, (e.source_seq, e.ts)).unwrap_or((0, 0));
+            let prev = last
+                .insert(&e.source, (e.source_seq, e.ts))
+                .unwrap_or((0, 0));
             assert_eq!(e.source_seq, prev.0 + 1, "per-source sequence has no gaps");
         }
         let nok = a.iter().filter(|e| e.result == Outcome::Nok).count();
         assert!((100..1_000).contains(&nok), "about 2 % NOK, got {nok}");
         let subjects: HashSet<&str> = a.iter().map(|e| e.subject_id.as_str()).collect();
-        assert!(subjects.len() > 500, "skewed but varied subjects: {}", subjects.len());
+        assert!(
+            subjects.len() > 500,
+            "skewed but varied subjects: {}",
+            subjects.len()
+        );
     }
 
     #[test]

@@ -16,7 +16,10 @@ pub struct IntervalSet {
 impl IntervalSet {
     /// Whether `v` is in the set.
     pub fn contains(&self, v: u64) -> bool {
-        self.ranges.range(..=v).next_back().is_some_and(|(_, &end)| end >= v)
+        self.ranges
+            .range(..=v)
+            .next_back()
+            .is_some_and(|(_, &end)| end >= v)
     }
 
     /// Adds one value.
@@ -49,6 +52,14 @@ impl IntervalSet {
             end = end.max(e);
         }
         self.ranges.insert(start, end);
+    }
+
+    /// Whether any value of `start..=end` is in the set.
+    pub fn overlaps(&self, start: u64, end: u64) -> bool {
+        self.ranges
+            .range(..=end)
+            .next_back()
+            .is_some_and(|(_, &e)| e >= start)
     }
 
     /// Adds every value of `other`.
@@ -176,7 +187,9 @@ impl Sequencer {
 
     /// Whether `(source, seq)` is stored.
     pub fn is_accepted(&self, source: &str, seq: u64) -> bool {
-        self.sources.get(source).is_some_and(|s| s.accepted.contains(seq))
+        self.sources
+            .get(source)
+            .is_some_and(|s| s.accepted.contains(seq))
     }
 
     /// The state of one source, if known.
@@ -191,7 +204,8 @@ impl Sequencer {
 
     fn state_mut(&mut self, source: &str) -> &mut SourceState {
         if !self.sources.contains_key(source) {
-            self.sources.insert(source.to_owned(), SourceState::default());
+            self.sources
+                .insert(source.to_owned(), SourceState::default());
         }
         self.sources.get_mut(source).expect("inserted above")
     }
@@ -207,13 +221,22 @@ mod tests {
         for v in [5, 1, 2, 3, 9, 4, 10, 20] {
             s.insert(v);
         }
-        assert_eq!(s.iter().collect::<Vec<_>>(), vec![(1, 5), (9, 10), (20, 20)]);
+        assert_eq!(
+            s.iter().collect::<Vec<_>>(),
+            vec![(1, 5), (9, 10), (20, 20)]
+        );
         assert_eq!(s.gaps(), vec![(6, 8), (11, 19)]);
         s.insert_range(6, 19);
         assert_eq!(s.iter().collect::<Vec<_>>(), vec![(1, 20)]);
         assert_eq!(s.len(), 20);
         assert!(s.contains(7) && !s.contains(21) && !s.contains(0));
-        assert_eq!(IntervalSet::from_values([3, 1, 2, 7, 7, 8]).iter().collect::<Vec<_>>(), vec![(1, 3), (7, 8)]);
+        assert!(s.overlaps(20, 30) && s.overlaps(0, 1) && !s.overlaps(21, 30));
+        assert_eq!(
+            IntervalSet::from_values([3, 1, 2, 7, 7, 8])
+                .iter()
+                .collect::<Vec<_>>(),
+            vec![(1, 3), (7, 8)]
+        );
     }
 
     #[test]

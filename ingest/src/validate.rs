@@ -1,7 +1,9 @@
 //! Turning an untrusted record into an [`Event`], or into a reason it was refused (DESIGN §2).
 
 use crate::checkdigit::{is_valid_bce, is_valid_niss, is_valid_onss};
-use crate::event::{ActorKind, Event, Operation, Outcome, SubjectKind, format_micros, parse_rfc3339_micros};
+use crate::event::{
+    ActorKind, Event, Operation, Outcome, SubjectKind, format_micros, parse_rfc3339_micros,
+};
 use serde::Deserialize;
 
 /// A record as a source sent it: every field optional so that a missing one gets its own reason.
@@ -100,23 +102,45 @@ impl Validator {
     /// A validator accepting timestamps from 2000-01-01 to one hour past now (clock skew).
     pub fn now() -> Self {
         let now = chrono::Utc::now().timestamp_micros();
-        Validator { min_ts: 946_684_800_000_000, max_ts: now + 3_600_000_000 }
+        Validator {
+            min_ts: 946_684_800_000_000,
+            max_ts: now + 3_600_000_000,
+        }
     }
 
     /// Checks every rule and builds the event, or says what is wrong (the first problem found).
     pub fn validate(&self, raw: RawEvent) -> Result<Event, String> {
         let ts_text = required("ts", raw.ts)?;
-        let ts = parse_rfc3339_micros(&ts_text)
-            .ok_or_else(|| format!("bad timestamp `{ts_text}`: expected RFC 3339, e.g. 2025-03-04T10:11:12Z"))?;
+        let ts = parse_rfc3339_micros(&ts_text).ok_or_else(|| {
+            format!("bad timestamp `{ts_text}`: expected RFC 3339, e.g. 2025-03-04T10:11:12Z")
+        })?;
         if ts < self.min_ts {
             return Err(format!("timestamp {ts_text} is before 2000-01-01"));
         }
         if ts > self.max_ts {
-            return Err(format!("timestamp {ts_text} is in the future (now is {})", format_micros(self.max_ts - 3_600_000_000)));
+            return Err(format!(
+                "timestamp {ts_text} is in the future (now is {})",
+                format_micros(self.max_ts - 3_600_000_000)
+            ));
         }
-        let actor_kind = code("actor_kind", raw.actor_kind, ActorKind::parse, ActorKind::choices)?;
-        let subject_kind = code("subject_kind", raw.subject_kind, SubjectKind::parse, SubjectKind::choices)?;
-        let operation = code("operation", raw.operation, Operation::parse, Operation::choices)?;
+        let actor_kind = code(
+            "actor_kind",
+            raw.actor_kind,
+            ActorKind::parse,
+            ActorKind::choices,
+        )?;
+        let subject_kind = code(
+            "subject_kind",
+            raw.subject_kind,
+            SubjectKind::parse,
+            SubjectKind::choices,
+        )?;
+        let operation = code(
+            "operation",
+            raw.operation,
+            Operation::parse,
+            Operation::choices,
+        )?;
         let result = code("result", raw.result, Outcome::parse, Outcome::choices)?;
         let subject_id = text("subject_id", raw.subject_id)?;
         let valid = match subject_kind {
@@ -127,10 +151,15 @@ impl Validator {
         if !valid {
             let rule = match subject_kind {
                 SubjectKind::Niss => "11 digits with check digits 97 − (YYMMDDnnn mod 97)",
-                SubjectKind::Bce => "10 digits starting with 0 or 1, check digits 97 − (first eight mod 97)",
+                SubjectKind::Bce => {
+                    "10 digits starting with 0 or 1, check digits 97 − (first eight mod 97)"
+                }
                 SubjectKind::Onss => "5 to 10 digits",
             };
-            return Err(format!("subject_id `{subject_id}` is not a valid {} number ({rule})", subject_kind.as_str()));
+            return Err(format!(
+                "subject_id `{subject_id}` is not a valid {} number ({rule})",
+                subject_kind.as_str()
+            ));
         }
         let error_code = optional("error_code", raw.error_code, MAX_FIELD_LEN)?;
         if error_code.is_some() && result == Outcome::Ok {
@@ -138,11 +167,15 @@ impl Validator {
         }
         let channel = text("channel", raw.channel)?;
         if !is_token(&channel) {
-            return Err(format!("channel `{channel}` must be a lowercase code (portal, webservice, batch, mq, …)"));
+            return Err(format!(
+                "channel `{channel}` must be a lowercase code (portal, webservice, batch, mq, …)"
+            ));
         }
         let source = text("source", raw.source)?;
         if !is_token(&source) {
-            return Err(format!("source `{source}` must be a lowercase code of letters, digits, `-` or `_`"));
+            return Err(format!(
+                "source `{source}` must be a lowercase code of letters, digits, `-` or `_`"
+            ));
         }
         let source_seq = raw.source_seq.ok_or_else(|| missing("source_seq"))?;
         Ok(Event {
@@ -169,7 +202,10 @@ impl Validator {
 
 /// A lowercase code usable in a path: `[a-z0-9_-]{1,64}`.
 pub fn is_token(s: &str) -> bool {
-    !s.is_empty() && s.len() <= 64 && s.bytes().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == b'-' || c == b'_')
+    !s.is_empty()
+        && s.len() <= 64
+        && s.bytes()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == b'-' || c == b'_')
 }
 
 fn missing(field: &str) -> String {
@@ -202,7 +238,9 @@ fn optional(field: &str, v: Option<String>, max: usize) -> Result<Option<String>
 fn check_text(field: &str, s: &str, max: usize) -> Result<(), String> {
     let n = s.chars().count();
     if n > max {
-        return Err(format!("field `{field}` is {n} characters long (at most {max}): free text is never logged"));
+        return Err(format!(
+            "field `{field}` is {n} characters long (at most {max}): free text is never logged"
+        ));
     }
     if s.chars().any(char::is_control) {
         return Err(format!("field `{field}` contains control characters"));
@@ -210,7 +248,12 @@ fn check_text(field: &str, s: &str, max: usize) -> Result<(), String> {
     Ok(())
 }
 
-fn code<T>(field: &str, v: Option<String>, parse: fn(&str) -> Option<T>, choices: fn() -> String) -> Result<T, String> {
+fn code<T>(
+    field: &str,
+    v: Option<String>,
+    parse: fn(&str) -> Option<T>,
+    choices: fn() -> String,
+) -> Result<T, String> {
     let s = required(field, v)?;
     parse(&s).ok_or_else(|| format!("{field} `{s}` is not one of {}", choices()))
 }
@@ -235,30 +278,63 @@ mod tests {
 
     #[test]
     fn refuses_content_fields_by_name() {
-        let line = GOOD.replace("\"source_seq\":1", "\"source_seq\":1,\"payload\":\"secret\"");
+        let line = GOOD.replace(
+            "\"source_seq\":1",
+            "\"source_seq\":1,\"payload\":\"secret\"",
+        );
         let err = check(&line).unwrap_err();
-        assert!(err.contains("`payload`") && err.contains("never logged"), "{err}");
+        assert!(
+            err.contains("`payload`") && err.contains("never logged"),
+            "{err}"
+        );
         assert_eq!(probe_key(&line), (Some("hub".into()), Some(1)));
     }
 
     #[test]
     fn names_each_problem() {
         let cases = [
-            (GOOD.replace("85073003328", "85073003329"), "not a valid niss"),
-            (GOOD.replace("\"ticket\":\"T-1\",", ""), "missing required field `ticket`"),
-            (GOOD.replace("2025-03-04T10:11:12Z", "04/03/2025"), "bad timestamp"),
-            (GOOD.replace("2025-03-04T10:11:12Z", "2999-03-04T10:11:12Z"), "in the future"),
+            (
+                GOOD.replace("85073003328", "85073003329"),
+                "not a valid niss",
+            ),
+            (
+                GOOD.replace("\"ticket\":\"T-1\",", ""),
+                "missing required field `ticket`",
+            ),
+            (
+                GOOD.replace("2025-03-04T10:11:12Z", "04/03/2025"),
+                "bad timestamp",
+            ),
+            (
+                GOOD.replace("2025-03-04T10:11:12Z", "2999-03-04T10:11:12Z"),
+                "in the future",
+            ),
             (GOOD.replace("2025-03-04", "1999-03-04"), "before 2000"),
-            (GOOD.replace("consult", "peek"), "operation `peek` is not one of"),
-            (GOOD.replace("\"source_seq\":1", "\"source_seq\":\"x\""), "wrong type"),
+            (
+                GOOD.replace("consult", "peek"),
+                "operation `peek` is not one of",
+            ),
+            (
+                GOOD.replace("\"source_seq\":1", "\"source_seq\":\"x\""),
+                "wrong type",
+            ),
             (GOOD[..40].to_string(), "malformed JSON"),
             (GOOD.replace("\"hub\"", "\"../etc\""), "source `../etc`"),
-            (GOOD.replace("\"ok\"", "\"ok\",\"error_code\":\"E1\""), "only allowed when result is nok"),
-            (GOOD.replace("\"T-1\"", &format!("\"{}\"", "x".repeat(300))), "free text is never logged"),
+            (
+                GOOD.replace("\"ok\"", "\"ok\",\"error_code\":\"E1\""),
+                "only allowed when result is nok",
+            ),
+            (
+                GOOD.replace("\"T-1\"", &format!("\"{}\"", "x".repeat(300))),
+                "free text is never logged",
+            ),
         ];
         for (line, want) in cases {
             let err = check(&line).expect_err(&line);
-            assert!(err.contains(want), "{line}\n  gave: {err}\n  wanted: {want}");
+            assert!(
+                err.contains(want),
+                "{line}\n  gave: {err}\n  wanted: {want}"
+            );
         }
     }
 }

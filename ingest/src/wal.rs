@@ -12,13 +12,19 @@ use std::path::{Path, PathBuf};
 #[derive(Debug, thiserror::Error)]
 pub enum WalError {
     #[error("write-ahead log {path}: {source}")]
-    Io { path: PathBuf, source: std::io::Error },
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("write-ahead log record of {0} bytes is too large")]
     TooLarge(usize),
 }
 
 fn io(path: &Path) -> impl FnOnce(std::io::Error) -> WalError + '_ {
-    move |source| WalError::Io { path: path.to_owned(), source }
+    move |source| WalError::Io {
+        path: path.to_owned(),
+        source,
+    }
 }
 
 /// Largest record accepted (a batch is bounded well below this).
@@ -39,7 +45,13 @@ impl Wal {
         fs::create_dir_all(dir).map_err(io(dir))?;
         let next = segments(dir)?.last().map(|(id, _)| id + 1).unwrap_or(1);
         let (path, out) = create_segment(dir, next)?;
-        Ok(Wal { dir: dir.to_owned(), id: next, path, out, bytes: 0 })
+        Ok(Wal {
+            dir: dir.to_owned(),
+            id: next,
+            path,
+            out,
+            bytes: 0,
+        })
     }
 
     /// Appends one record (not yet durable: call [`Wal::sync`]).
@@ -78,13 +90,21 @@ impl Wal {
         self.path = path;
         self.out = out;
         self.bytes = 0;
-        Ok(segments(&self.dir)?.into_iter().filter(|(id, _)| *id < next).map(|(_, p)| p).collect())
+        Ok(segments(&self.dir)?
+            .into_iter()
+            .filter(|(id, _)| *id < next)
+            .map(|(_, p)| p)
+            .collect())
     }
 }
 
 fn create_segment(dir: &Path, id: u64) -> Result<(PathBuf, BufWriter<File>), WalError> {
     let path = dir.join(format!("wal-{id:010}.log"));
-    let file = OpenOptions::new().create(true).append(true).open(&path).map_err(io(&path))?;
+    let file = OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&path)
+        .map_err(io(&path))?;
     // The new name must be durable too, or a crash could lose the whole segment.
     if let Ok(d) = File::open(dir) {
         let _ = d.sync_all();
@@ -104,7 +124,11 @@ pub fn segments(dir: &Path) -> Result<Vec<(u64, PathBuf)>, WalError> {
         let entry = entry.map_err(io(dir))?;
         let name = entry.file_name();
         let name = name.to_string_lossy();
-        if let Some(id) = name.strip_prefix("wal-").and_then(|r| r.strip_suffix(".log")).and_then(|n| n.parse().ok()) {
+        if let Some(id) = name
+            .strip_prefix("wal-")
+            .and_then(|r| r.strip_suffix(".log"))
+            .and_then(|n| n.parse().ok())
+        {
             out.push((id, entry.path()));
         }
     }
@@ -124,7 +148,9 @@ pub struct SegmentRead {
 /// Reads every intact record of a segment.
 pub fn read_segment(path: &Path) -> Result<SegmentRead, WalError> {
     let mut buf = Vec::new();
-    File::open(path).and_then(|mut f| f.read_to_end(&mut buf)).map_err(io(path))?;
+    File::open(path)
+        .and_then(|mut f| f.read_to_end(&mut buf))
+        .map_err(io(path))?;
     let mut read = SegmentRead::default();
     let mut pos = 0usize;
     while pos + 8 <= buf.len() {
@@ -167,7 +193,10 @@ mod tests {
         let closed = wal.rotate().expect("rotate");
         assert_eq!(closed.len(), 1);
         // Simulate a crash in the middle of a write: half a record at the end.
-        let mut f = OpenOptions::new().append(true).open(&closed[0]).expect("reopen");
+        let mut f = OpenOptions::new()
+            .append(true)
+            .open(&closed[0])
+            .expect("reopen");
         f.write_all(&[9, 0, 0, 0, 1, 2]).expect("write");
         let read = read_segment(&closed[0]).expect("read");
         assert_eq!(read.records, vec![b"one".to_vec(), b"two".to_vec()]);

@@ -1,1 +1,23 @@
+//! Iris store: sealed, hash-chained Parquet partitions on an `object_store` (DESIGN §3).
+//!
+//! `location` opens the store (local directory, in-memory, S3); `partition` writes events as Hive-style
+//! Parquet; `keys` manages the ed25519 signing keys; `seal` and `chain` form the append-only signed chain;
+//! `sealer` turns write-ahead-log contents into sealed partitions; `verify` and `checkpoint` check them.
 
+pub mod chain;
+pub mod checkpoint;
+mod concurrent;
+pub mod datadir;
+pub mod error;
+pub mod keys;
+pub mod layout;
+pub mod location;
+pub mod partition;
+pub mod schema;
+pub mod seal;
+pub mod sealer;
+pub mod verify;
+pub mod warehouse;
+
+pub use error::StoreError;
+pub use location::StoreLocation;

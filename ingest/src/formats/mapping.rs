@@ -94,15 +94,25 @@ impl Mapping {
         let delimiter = match file.delimiter.as_bytes() {
             [d] => *d,
             b"\\t" => b'\t',
-            _ => return Err(format!("delimiter must be one character, not `{}`", file.delimiter)),
+            _ => {
+                return Err(format!(
+                    "delimiter must be one character, not `{}`",
+                    file.delimiter
+                ));
+            }
         };
         let offset = match &file.utc_offset {
             None => FixedOffset::east_opt(0).expect("zero offset"),
-            Some(s) => s.parse::<FixedOffset>().map_err(|_| format!("utc_offset `{s}` is not like +01:00"))?,
+            Some(s) => s
+                .parse::<FixedOffset>()
+                .map_err(|_| format!("utc_offset `{s}` is not like +01:00"))?,
         };
         let field_index = |name: &str| {
             FIELDS.iter().position(|f| *f == name).ok_or_else(|| {
-                format!("`{name}` is not a field of the audit schema (fields: {})", FIELDS.join(", "))
+                format!(
+                    "`{name}` is not a field of the audit schema (fields: {})",
+                    FIELDS.join(", ")
+                )
             })
         };
         let mut fields = Vec::new();
@@ -112,9 +122,18 @@ impl Mapping {
                 toml::Value::Integer(i) if *i >= 1 => ColumnRef::Index((*i - 1) as usize),
                 toml::Value::String(s) => match s.parse::<usize>() {
                     Ok(i) if i >= 1 => ColumnRef::Index(i - 1),
-                    _ => return Err(format!("fields.{name}: without a header, give the column number (1-based)")),
+                    _ => {
+                        return Err(format!(
+                            "fields.{name}: without a header, give the column number (1-based)"
+                        ));
+                    }
                 },
-                other => return Err(format!("fields.{name}: expected a column name or number, found a {}", other.type_str())),
+                other => {
+                    return Err(format!(
+                        "fields.{name}: expected a column name or number, found a {}",
+                        other.type_str()
+                    ));
+                }
             };
             fields.push((field_index(name)?, Origin::Column(col)));
         }
@@ -122,18 +141,26 @@ impl Mapping {
             let text = match v {
                 toml::Value::String(s) => s.clone(),
                 toml::Value::Integer(i) => i.to_string(),
-                other => return Err(format!("constants.{name}: expected text, found a {}", other.type_str())),
+                other => {
+                    return Err(format!(
+                        "constants.{name}: expected text, found a {}",
+                        other.type_str()
+                    ));
+                }
             };
             let idx = field_index(name)?;
             if fields.iter().any(|(i, _)| *i == idx) {
-                return Err(format!("`{name}` is both mapped to a column and given as a constant"));
+                return Err(format!(
+                    "`{name}` is both mapped to a column and given as a constant"
+                ));
             }
             fields.push((idx, Origin::Constant(text)));
         }
         for name in file.codes.keys().chain(file.digits_only.iter()) {
             field_index(name)?;
         }
-        let timestamp_format = (file.timestamp_format != "rfc3339").then_some(file.timestamp_format);
+        let timestamp_format =
+            (file.timestamp_format != "rfc3339").then_some(file.timestamp_format);
         Ok(Mapping {
             description: file.description,
             delimiter,
@@ -148,7 +175,11 @@ impl Mapping {
     }
 
     /// Reads every row of a delimited file through the mapping.
-    pub fn read(&self, input: impl Read, mut f: impl FnMut(u64, Result<RawEvent, Refused>)) -> Result<(), FormatError> {
+    pub fn read(
+        &self,
+        input: impl Read,
+        mut f: impl FnMut(u64, Result<RawEvent, Refused>),
+    ) -> Result<(), FormatError> {
         let mut reader = csv::ReaderBuilder::new()
             .delimiter(self.delimiter)
             .has_headers(self.header)
@@ -158,10 +189,16 @@ impl Mapping {
         let mut columns: Vec<(usize, ResolvedOrigin)> = Vec::new();
         let width;
         if self.header {
-            let headers = reader.headers().map_err(|e| FormatError::File(format!("header: {e}")))?.clone();
+            let headers = reader
+                .headers()
+                .map_err(|e| FormatError::File(format!("header: {e}")))?
+                .clone();
             let names: Vec<&str> = headers.iter().map(str::trim).collect();
             for name in &names {
-                let mapped = self.fields.iter().any(|(_, o)| matches!(o, Origin::Column(ColumnRef::Name(n)) if n == name));
+                let mapped = self
+                    .fields
+                    .iter()
+                    .any(|(_, o)| matches!(o, Origin::Column(ColumnRef::Name(n)) if n == name));
                 if !mapped && !self.ignore.iter().any(|i| i == name) {
                     return Err(FormatError::File(format!(
                         "column `{name}` is not mapped to the audit schema: content is never logged \
@@ -176,7 +213,11 @@ impl Mapping {
                     Origin::Column(ColumnRef::Index(i)) => ResolvedOrigin::Column(*i),
                     Origin::Column(ColumnRef::Name(n)) => match names.iter().position(|h| h == n) {
                         Some(i) => ResolvedOrigin::Column(i),
-                        None => return Err(FormatError::File(format!("the mapping expects a column `{n}`, which the file lacks"))),
+                        None => {
+                            return Err(FormatError::File(format!(
+                                "the mapping expects a column `{n}`, which the file lacks"
+                            )));
+                        }
                     },
                 };
                 columns.push((*idx, resolved));
@@ -186,11 +227,16 @@ impl Mapping {
                 let resolved = match origin {
                     Origin::Constant(c) => ResolvedOrigin::Constant(c.clone()),
                     Origin::Column(ColumnRef::Index(i)) => ResolvedOrigin::Column(*i),
-                    Origin::Column(ColumnRef::Name(n)) => ResolvedOrigin::Column(n.parse::<usize>().unwrap_or(1).saturating_sub(1)),
+                    Origin::Column(ColumnRef::Name(n)) => {
+                        ResolvedOrigin::Column(n.parse::<usize>().unwrap_or(1).saturating_sub(1))
+                    }
                 };
                 columns.push((*idx, resolved));
             }
-            let mapped = columns.iter().filter(|(_, o)| matches!(o, ResolvedOrigin::Column(_))).count();
+            let mapped = columns
+                .iter()
+                .filter(|(_, o)| matches!(o, ResolvedOrigin::Column(_)))
+                .count();
             width = mapped + self.ignore.len();
         }
         let mut record = csv::StringRecord::new();
@@ -205,7 +251,14 @@ impl Mapping {
                 Err(e) => {
                     n += 1;
                     let reason = format!("unreadable row: {e}");
-                    f(n, Err(Refused { reason, source: None, source_seq: None }));
+                    f(
+                        n,
+                        Err(Refused {
+                            reason,
+                            source: None,
+                            source_seq: None,
+                        }),
+                    );
                     if e.is_io_error() {
                         return Err(FormatError::File(e.to_string()));
                     }
@@ -214,12 +267,20 @@ impl Mapping {
         }
     }
 
-    fn row(&self, record: &csv::StringRecord, columns: &[(usize, ResolvedOrigin)], width: usize) -> Result<RawEvent, Refused> {
+    fn row(
+        &self,
+        record: &csv::StringRecord,
+        columns: &[(usize, ResolvedOrigin)],
+        width: usize,
+    ) -> Result<RawEvent, Refused> {
         let mut values: [Option<String>; 17] = Default::default();
         for (idx, origin) in columns {
             let v = match origin {
                 ResolvedOrigin::Constant(c) => Some(c.clone()),
-                ResolvedOrigin::Column(i) => record.get(*i).map(|s| s.trim().to_owned()).filter(|s| !s.is_empty()),
+                ResolvedOrigin::Column(i) => record
+                    .get(*i)
+                    .map(|s| s.trim().to_owned())
+                    .filter(|s| !s.is_empty()),
             };
             values[*idx] = v;
         }
@@ -230,16 +291,27 @@ impl Mapping {
             source_seq: values[16].as_deref().and_then(|s| s.parse().ok()),
         };
         if record.len() != width {
-            return Err(refuse(format!("expected {width} columns, found {}", record.len()), &values));
+            return Err(refuse(
+                format!("expected {width} columns, found {}", record.len()),
+                &values,
+            ));
         }
         for (field, map) in &self.codes {
-            let Some(i) = FIELDS.iter().position(|f| f == field) else { continue };
+            let Some(i) = FIELDS.iter().position(|f| f == field) else {
+                continue;
+            };
             if let Some(v) = &values[i] {
                 match map.get(v) {
                     Some(mapped) => values[i] = Some(mapped.clone()),
                     None => {
                         let known: Vec<&str> = map.keys().map(String::as_str).collect();
-                        return Err(refuse(format!("{field} code `{v}` is not in the mapping ({})", known.join(", ")), &values));
+                        return Err(refuse(
+                            format!(
+                                "{field} code `{v}` is not in the mapping ({})",
+                                known.join(", ")
+                            ),
+                            &values,
+                        ));
                     }
                 }
             }
@@ -252,21 +324,48 @@ impl Mapping {
             }
         }
         if let (Some(fmt), Some(text)) = (&self.timestamp_format, &values[0]) {
-            let naive = NaiveDateTime::parse_from_str(text, fmt)
-                .map_err(|_| refuse(format!("bad timestamp `{text}`: expected the format `{fmt}`"), &values))?;
+            let naive = NaiveDateTime::parse_from_str(text, fmt).map_err(|_| {
+                refuse(
+                    format!("bad timestamp `{text}`: expected the format `{fmt}`"),
+                    &values,
+                )
+            })?;
             let ts = self
                 .offset
                 .from_local_datetime(&naive)
                 .single()
                 .ok_or_else(|| refuse(format!("bad timestamp `{text}`"), &values))?;
-            values[0] = Some(ts.with_timezone(&chrono::Utc).to_rfc3339_opts(SecondsFormat::Micros, true));
+            values[0] = Some(
+                ts.with_timezone(&chrono::Utc)
+                    .to_rfc3339_opts(SecondsFormat::Micros, true),
+            );
         }
-        let source_seq = match &values[16] {
-            None => None,
-            Some(s) => Some(s.parse::<u64>().map_err(|_| refuse(format!("source_seq `{s}` is not a whole number"), &values))?),
-        };
-        let [ts, actor_id, actor_kind, actor_org, actor_role, subject_id, subject_kind, ticket, message_type, application, operation, result, error_code, channel, purpose, source, _] =
-            values;
+        let source_seq =
+            match &values[16] {
+                None => None,
+                Some(s) => Some(s.parse::<u64>().map_err(|_| {
+                    refuse(format!("source_seq `{s}` is not a whole number"), &values)
+                })?),
+            };
+        let [
+            ts,
+            actor_id,
+            actor_kind,
+            actor_org,
+            actor_role,
+            subject_id,
+            subject_kind,
+            ticket,
+            message_type,
+            application,
+            operation,
+            result,
+            error_code,
+            channel,
+            purpose,
+            source,
+            _,
+        ] = values;
         Ok(RawEvent {
             ts,
             actor_id,
@@ -320,7 +419,8 @@ CONS = "consult"
     fn rows(input: &str) -> Vec<(u64, Result<RawEvent, Refused>)> {
         let m = Mapping::parse(MAPPING).expect("mapping");
         let mut out = Vec::new();
-        m.read(input.as_bytes(), |n, r| out.push((n, r))).expect("read");
+        m.read(input.as_bytes(), |n, r| out.push((n, r)))
+            .expect("read");
         out
     }
 
@@ -337,9 +437,18 @@ CONS = "consult"
 
     #[test]
     fn refuses_bad_rows_with_reasons() {
-        let out = rows("04/03/2025 10:11:12;u1;1;PEEK;8\n2025-03-04;u1;1;CONS;9\n04/03/2025 10:11:12;u1;1;CONS;10;extra\n");
-        let reasons: Vec<String> = out.into_iter().map(|(_, r)| r.expect_err("refused").reason).collect();
-        assert!(reasons[0].contains("operation code `PEEK`"), "{}", reasons[0]);
+        let out = rows(
+            "04/03/2025 10:11:12;u1;1;PEEK;8\n2025-03-04;u1;1;CONS;9\n04/03/2025 10:11:12;u1;1;CONS;10;extra\n",
+        );
+        let reasons: Vec<String> = out
+            .into_iter()
+            .map(|(_, r)| r.expect_err("refused").reason)
+            .collect();
+        assert!(
+            reasons[0].contains("operation code `PEEK`"),
+            "{}",
+            reasons[0]
+        );
         assert!(reasons[1].contains("bad timestamp"), "{}", reasons[1]);
         assert!(reasons[2].contains("expected 5 columns"), "{}", reasons[2]);
     }
@@ -347,8 +456,13 @@ CONS = "consult"
     #[test]
     fn refuses_unmapped_columns_and_unknown_fields() {
         let m = Mapping::parse("[fields]\nts = \"When\"\n").expect("mapping");
-        let err = m.read("When,Comment\nx,y\n".as_bytes(), |_, _| {}).expect_err("unmapped column");
-        assert!(err.to_string().contains("column `Comment` is not mapped"), "{err}");
+        let err = m
+            .read("When,Comment\nx,y\n".as_bytes(), |_, _| {})
+            .expect_err("unmapped column");
+        assert!(
+            err.to_string().contains("column `Comment` is not mapped"),
+            "{err}"
+        );
         let err = Mapping::parse("[fields]\npayload = \"X\"\n").expect_err("unknown field");
         assert!(err.contains("not a field of the audit schema"), "{err}");
     }

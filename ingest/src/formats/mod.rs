@@ -20,12 +20,17 @@ pub struct Refused {
 #[derive(Debug, thiserror::Error)]
 pub enum FormatError {
     #[error("{path}: {source}")]
-    Io { path: PathBuf, source: std::io::Error },
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("mapping {path}: {reason}")]
     Mapping { path: PathBuf, reason: String },
     #[error("{0}")]
     File(String),
-    #[error("unknown format `{0}`: use `jsonl`, or the name of a mapping file (formats/NAME.toml) or --mapping FILE")]
+    #[error(
+        "unknown format `{0}`: use `jsonl`, or the name of a mapping file (formats/NAME.toml) or --mapping FILE"
+    )]
     Unknown(String),
 }
 
@@ -55,13 +60,23 @@ impl Format {
 
     /// A mapped format from an explicit mapping file.
     pub fn from_mapping_file(path: &Path) -> Result<Format, FormatError> {
-        let text = std::fs::read_to_string(path).map_err(|source| FormatError::Io { path: path.to_owned(), source })?;
-        let m = mapping::Mapping::parse(&text).map_err(|reason| FormatError::Mapping { path: path.to_owned(), reason })?;
+        let text = std::fs::read_to_string(path).map_err(|source| FormatError::Io {
+            path: path.to_owned(),
+            source,
+        })?;
+        let m = mapping::Mapping::parse(&text).map_err(|reason| FormatError::Mapping {
+            path: path.to_owned(),
+            reason,
+        })?;
         Ok(Format::Mapped(Box::new(m)))
     }
 
     /// Reads every record of `input`, calling `f(record_number, record)` for each (1-based).
-    pub fn read(&self, input: impl Read, f: impl FnMut(u64, Result<RawEvent, Refused>)) -> Result<(), FormatError> {
+    pub fn read(
+        &self,
+        input: impl Read,
+        f: impl FnMut(u64, Result<RawEvent, Refused>),
+    ) -> Result<(), FormatError> {
         match self {
             Format::JsonLines => jsonl::read(input, f),
             Format::Mapped(m) => m.read(input, f),

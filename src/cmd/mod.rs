@@ -1,0 +1,153 @@
+//! The subcommands.
+
+pub mod gen_events;
+pub mod import;
+pub mod serve;
+
+use crate::Command;
+use anyhow::Context;
+use iris_store::datadir::DataDir;
+use std::sync::Arc;
+use std::sync::atomic::AtomicU64;
+
+/// Runs one command; returns the process exit code (0 ok, 1 findings, 2 error).
+pub async fn run(command: Command, dir: DataDir) -> i32 {
+    let result = match command {
+        Command::Keygen { id } => keygen(&dir, id),
+        Command::Import(args) => import::run(dir, args).await,
+        Command::Seal => seal(dir).await,
+        Command::Verify { checkpoint } => return verify(&dir, checkpoint).await,
+        Command::Checkpoint { out } => checkpoint(&dir, out).await,
+        Command::Sql { query, format } => sql(&dir, &query, format).await,
+        Command::Serve(args) => serve::run(dir, args).await,
+        Command::Gen(args) => gen_events::run(args),
+        Command::Token { role, source } => token(&dir, role, source),
+    };
+    match result {
+        Ok(()) => 0,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            2
+        }
+    }
+}
+
+fn keygen(dir: &DataDir, id: Option<String>) -> anyhow::Result<()> {
+    let info = dir.keys().generate(id)?;
+    println!(
+        "new signing key `{}` (public key {})",
+        info.id, info.public_key
+    );
+    println!("keyring: {}", dir.keys().keyring_path().display());
+    Ok(())
+}
+
+fn token(dir: &DataDir, role: iris_web::Role, source: Option<String>) -> anyhow::Result<()> {
+    dir.create()?;
+    let (record, secret) = iris_web::TokenStore::new(&dir.tokens_path()).create(role, source)?;
+    eprintln!(
+        "token {} for role {:?}{} (shown once, keep it secret):",
+        record.id,
+        record.role,
+        record
+            .source
+            .map(|s| format!(" of source {s}"))
+            .unwrap_or_default()
+    );
+    println!("{secret}");
+    Ok(())
+}
+
+async fn seal(dir: DataDir) -> anyhow::Result<()> {
+    let (_wh, recovery) = iris_store::warehouse::Warehouse::open(dir).await?;
+    for q in &recovery.quarantined {
+        eprintln!(
+            "quarantined unsealed partition {q} (its events were still in the write-ahead log)"
+        );
+    }
+    let s = recovery.sealed;
+    println!(
+        "sealed {} events and {} rejections into {} partitions ({} already sealed, skipped)",
+        s.events, s.rejections, s.partitions, s.duplicates
+    );
+    Ok(())
+}
+
+async fn verify(dir: &DataDir, checkpoint: Option<std::path::PathBuf>) -> i32 {
+    let run = async {
+        let loc = dir.store()?;
+        let ring = dir.keys().keyring()?;
+        if ring.keys.is_empty() {
+            anyhow::bail!(
+                "keyring {} is empty: nothing can be verified without the public keys",
+                dir.keys().keyring_path().display()
+            );
+        }
+        let cp = checkpoint
+            .map(|p| iris_store::checkpoint::Checkpoint::load(&p))
+            .transpose()?;
+        let started = std::time::Instant::now();
+        let progress = Arc::new(AtomicU64::new(0));
+        let report = iris_store::verify::verify(&loc, &ring, cp.as_ref(), progress).await?;
+        Ok((report, started.elapsed()))
+    };
+    match run.await {
+        Ok((report, took)) => {
+            for f in &report.findings {
+                println!("{f}");
+            }
+            let mb = report.bytes as f64 / 1e6;
+            let summary = format!(
+                "{} seals, {} partitions, {:.1} MB checked in {:.2}s ({:.0} MB/s)",
+                report.seals,
+                report.partitions,
+                mb,
+                took.as_secs_f64(),
+                mb / took.as_secs_f64().max(1e-9)
+            );
+            if report.ok() {
+                println!("OK: {summary}");
+                0
+            } else {
+                eprintln!("{} finding(s): {summary}", report.findings.len());
+                1
+            }
+        }
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            2
+        }
+    }
+}
+
+async fn checkpoint(dir: &DataDir, out: Option<std::path::PathBuf>) -> anyhow::Result<()> {
+    let loc = dir.store()?;
+    let seals = iris_store::chain::read_chain(&loc).await?;
+    let signer = dir.keys().active_signer()?;
+    let cp = iris_store::checkpoint::Checkpoint::of(&seals, &signer);
+    let json = serde_json::to_string_pretty(&cp)?;
+    match out {
+        Some(path) => {
+            std::fs::write(&path, json + "\n")
+                .with_context(|| format!("writing {}", path.display()))?;
+            eprintln!(
+                "checkpoint of {} seals written to {}",
+                cp.seals,
+                path.display()
+            );
+        }
+        None => println!("{json}"),
+    }
+    Ok(())
+}
+
+async fn sql(dir: &DataDir, query: &str, format: iris_query::OutputFormat) -> anyhow::Result<()> {
+    let engine = iris_query::QueryEngine::new(dir.store()?);
+    let batches = engine
+        .sql(query)
+        .await
+        .map_err(|e| anyhow::anyhow!(e.user_message()))?;
+    let text = iris_query::render(&batches, format)?;
+    println!("{text}");
+    Ok(())
+}

@@ -1,0 +1,48 @@
+//! Errors of the store.
+
+use std::path::PathBuf;
+
+/// Anything that can go wrong reading or writing the store.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("object store: {0}")]
+    ObjectStore(#[from] object_store::Error),
+    #[error("parquet: {0}")]
+    Parquet(#[from] parquet::errors::ParquetError),
+    #[error("arrow: {0}")]
+    Arrow(#[from] arrow::error::ArrowError),
+    #[error("{path}: {source}")]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{what}: {source}")]
+    Json {
+        what: String,
+        source: serde_json::Error,
+    },
+    #[error("bad store URL `{url}`: {reason}")]
+    Url { url: String, reason: String },
+    #[error("no signing key: run `iris keygen` first")]
+    NoSigningKey,
+    #[error("key {id}: {reason}")]
+    Key { id: String, reason: String },
+    #[error("checkpoint: {0}")]
+    Checkpoint(String),
+    #[error("write-ahead log: {0}")]
+    Wal(#[from] iris_ingest::wal::WalError),
+    #[error("{0}")]
+    Other(String),
+}
+
+impl StoreError {
+    pub(crate) fn io(path: impl Into<PathBuf>) -> impl FnOnce(std::io::Error) -> StoreError {
+        let path = path.into();
+        move |source| StoreError::Io { path, source }
+    }
+
+    pub(crate) fn json(what: impl Into<String>) -> impl FnOnce(serde_json::Error) -> StoreError {
+        let what = what.into();
+        move |source| StoreError::Json { what, source }
+    }
+}

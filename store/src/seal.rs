@@ -1,0 +1,76 @@
+//! A seal: the signed record that a partition, with these bytes and these sequence numbers, is part of
+//! the log. Each seal names the digest of the previous one, so the seals form a hash chain.
+
+use crate::keys::Signer;
+use iris_ingest::event::ts_rfc3339;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+/// The `prev` of the first seal.
+pub const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
+
+/// What a sealed partition holds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SealKind {
+    /// Audit events (`events/`).
+    Events,
+    /// Refused records (`rejections/`): their sequence numbers are accounted for.
+    Rejections,
+}
+
+/// One link of the chain.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Seal {
+    /// Position in the chain, from 0.
+    pub n: u64,
+    pub kind: SealKind,
+    /// Partition path relative to the store prefix.
+    pub path: String,
+    pub day: String,
+    pub source: String,
+    pub rows: u64,
+    pub bytes: u64,
+    /// `source_seq` values in the partition, as inclusive ranges.
+    pub seq_ranges: Vec<[u64; 2]>,
+    /// SHA-256 of the partition's bytes, hex.
+    pub sha256: String,
+    /// Digest of the previous seal ([`GENESIS`] for the first).
+    pub prev: String,
+    #[serde(with = "ts_rfc3339")]
+    pub sealed_at: i64,
+    pub key_id: String,
+    /// ed25519 signature (hex) over [`Seal::signed_bytes`].
+    #[serde(default)]
+    pub signature: String,
+}
+
+impl Seal {
+    /// The bytes the signature covers: the canonical JSON of every field but the signature.
+    pub fn signed_bytes(&self) -> Vec<u8> {
+        let mut unsigned = self.clone();
+        unsigned.signature.clear();
+        serde_json::to_vec(&unsigned).expect("a seal always serializes")
+    }
+
+    /// Signs the seal in place.
+    pub fn sign(&mut self, signer: &Signer) {
+        self.key_id = signer.id.clone();
+        self.signature = signer.sign(&self.signed_bytes());
+    }
+
+    /// Canonical JSON of the whole seal (what is stored).
+    pub fn to_json(&self) -> Vec<u8> {
+        serde_json::to_vec(self).expect("a seal always serializes")
+    }
+
+    /// Digest of the whole seal, signature included: the next seal's `prev`.
+    pub fn digest(&self) -> String {
+        sha256_hex(&self.to_json())
+    }
+}
+
+/// SHA-256 of `bytes`, hex.
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    hex::encode(Sha256::digest(bytes))
+}

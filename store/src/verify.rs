@@ -1,0 +1,344 @@
+//! `verify`: re-reads every partition and seal and names each problem (DESIGN §3).
+
+use crate::chain::read_entries;
+use crate::checkpoint::Checkpoint;
+use crate::concurrent::{cores, map_bounded};
+use crate::error::StoreError;
+use crate::keys::Keyring;
+use crate::layout::{EVENTS, REJECTIONS};
+use crate::location::StoreLocation;
+use crate::seal::{GENESIS, Seal, SealKind, sha256_hex};
+use futures::TryStreamExt;
+use iris_ingest::IntervalSet;
+use object_store::ObjectStoreExt;
+use std::collections::{BTreeMap, HashSet};
+use std::fmt;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// The kinds of problems, with the stable code printed at the start of each finding line.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum FindingKind {
+    /// A partition's bytes differ from its seal's digest.
+    Changed,
+    /// A sealed partition is gone.
+    Deleted,
+    /// A partition file that no seal names.
+    Unsealed,
+    /// A seal number is absent from the chain.
+    SealMissing,
+    /// A seal stands at another slot than its number.
+    SealReordered,
+    /// A seal's `prev` is not the digest of the seal before it.
+    ChainBroken,
+    /// A seal or an object under `chain/` that cannot be read.
+    Unreadable,
+    /// A signature that does not verify.
+    BadSignature,
+    /// A seal signed by a key the keyring does not know.
+    UnknownKey,
+    /// A seal signed outside its key's validity.
+    ExpiredKey,
+    /// Sequence numbers of a source that never arrived (neither stored nor refused).
+    SeqGap,
+    /// A sequence number sealed twice.
+    SeqDuplicate,
+    /// Fewer seals than a checkpoint counted.
+    Truncated,
+    /// The chain differs from what a checkpoint recorded.
+    Diverged,
+}
+
+impl FindingKind {
+    /// The code printed for this kind.
+    pub fn code(self) -> &'static str {
+        match self {
+            FindingKind::Changed => "CHANGED",
+            FindingKind::Deleted => "DELETED",
+            FindingKind::Unsealed => "UNSEALED",
+            FindingKind::SealMissing => "SEAL-MISSING",
+            FindingKind::SealReordered => "SEAL-REORDERED",
+            FindingKind::ChainBroken => "CHAIN-BROKEN",
+            FindingKind::Unreadable => "UNREADABLE",
+            FindingKind::BadSignature => "BAD-SIGNATURE",
+            FindingKind::UnknownKey => "UNKNOWN-KEY",
+            FindingKind::ExpiredKey => "EXPIRED-KEY",
+            FindingKind::SeqGap => "SEQ-GAP",
+            FindingKind::SeqDuplicate => "SEQ-DUPLICATE",
+            FindingKind::Truncated => "TRUNCATED",
+            FindingKind::Diverged => "DIVERGED",
+        }
+    }
+}
+
+/// One problem found.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Finding {
+    pub kind: FindingKind,
+    /// What it is about: a partition path, `seal #n`, `source S`, `chain`.
+    pub subject: String,
+    pub detail: String,
+}
+
+impl fmt::Display for Finding {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} {}: {}", self.kind.code(), self.subject, self.detail)
+    }
+}
+
+/// The result of a verification.
+#[derive(Clone, Debug, Default)]
+pub struct Report {
+    pub findings: Vec<Finding>,
+    pub seals: u64,
+    pub partitions: u64,
+    pub bytes: u64,
+}
+
+impl Report {
+    fn add(&mut self, kind: FindingKind, subject: impl Into<String>, detail: impl Into<String>) {
+        self.findings.push(Finding {
+            kind,
+            subject: subject.into(),
+            detail: detail.into(),
+        });
+    }
+
+    /// Whether everything holds.
+    pub fn ok(&self) -> bool {
+        self.findings.is_empty()
+    }
+}
+
+/// Verifies the whole store. `progress` receives the bytes hashed so far.
+pub async fn verify(
+    loc: &StoreLocation,
+    keyring: &Keyring,
+    checkpoint: Option<&Checkpoint>,
+    progress: Arc<AtomicU64>,
+) -> Result<Report, StoreError> {
+    let mut report = Report::default();
+    let entries = read_entries(loc).await?;
+
+    // 1. The chain: slots contiguous, numbers in place, links, keys and signatures.
+    let mut seals: Vec<Seal> = Vec::new();
+    let mut prev: Option<(u64, String)> = None; // (slot, digest) of the last readable seal
+    let mut expected_slot = 0u64;
+    for e in entries {
+        let Some(slot) = e.slot else {
+            report.add(
+                FindingKind::Unreadable,
+                e.path,
+                "object under chain/ is not a seal file",
+            );
+            continue;
+        };
+        while expected_slot < slot {
+            report.add(
+                FindingKind::SealMissing,
+                format!("seal #{expected_slot}"),
+                "removed from the chain",
+            );
+            expected_slot += 1;
+        }
+        expected_slot = slot + 1;
+        let seal = match e.seal {
+            Ok(s) => s,
+            Err(why) => {
+                report.add(FindingKind::Unreadable, format!("seal #{slot}"), why);
+                prev = None;
+                continue;
+            }
+        };
+        report.seals += 1;
+        if seal.n != slot {
+            report.add(
+                FindingKind::SealReordered,
+                format!("seal #{slot}"),
+                format!("the file of seal #{slot} holds seal #{}", seal.n),
+            );
+        }
+        let expected_prev = match &prev {
+            Some((p, digest)) if *p + 1 == slot => Some(digest.clone()),
+            None if slot == 0 => Some(GENESIS.to_owned()),
+            _ => None, // the seal before is missing or unreadable: already reported
+        };
+        if let Some(want) = expected_prev
+            && seal.prev != want
+        {
+            report.add(
+                FindingKind::ChainBroken,
+                format!("seal #{slot}"),
+                "does not follow the seal before it (a seal was removed, inserted, reordered or changed)",
+            );
+        }
+        match keyring.get(&seal.key_id) {
+            None => report.add(
+                FindingKind::UnknownKey,
+                format!("seal #{slot}"),
+                format!("signed by unknown key `{}`", seal.key_id),
+            ),
+            Some(key) => {
+                if !key.verify(&seal.signed_bytes(), &seal.signature) {
+                    report.add(
+                        FindingKind::BadSignature,
+                        format!("seal #{slot}"),
+                        format!("signature does not verify with key `{}`", key.id),
+                    );
+                } else if !key.valid_at(seal.sealed_at) {
+                    report.add(
+                        FindingKind::ExpiredKey,
+                        format!("seal #{slot}"),
+                        format!(
+                            "signed at {} outside the validity of key `{}`",
+                            iris_ingest::event::format_micros(seal.sealed_at),
+                            key.id
+                        ),
+                    );
+                }
+            }
+        }
+        prev = Some((slot, seal.digest()));
+        seals.push(seal);
+    }
+
+    // 2. Against the checkpoint, when one is given.
+    if let Some(cp) = checkpoint {
+        if let Err(why) = cp.check_signature(keyring) {
+            report.add(FindingKind::BadSignature, "checkpoint", why);
+        }
+        let count = expected_slot;
+        if count < cp.seals {
+            report.add(
+                FindingKind::Truncated,
+                "chain",
+                format!(
+                    "has {count} seals, the checkpoint of {} counted {}",
+                    iris_ingest::event::format_micros(cp.created),
+                    cp.seals
+                ),
+            );
+        } else if cp.seals > 0 {
+            let at = seals.iter().find(|s| s.n == cp.seals - 1).map(Seal::digest);
+            if at.as_deref() != Some(cp.head.as_str()) {
+                report.add(
+                    FindingKind::Diverged,
+                    format!("seal #{}", cp.seals - 1),
+                    "differs from the checkpoint's head (history rewritten)",
+                );
+            }
+        }
+    }
+
+    // 3. Every sealed partition: present, same bytes.
+    let workers = cores();
+    let jobs: Vec<_> = seals
+        .iter()
+        .map(|s| {
+            (
+                loc.store.clone(),
+                loc.path(&s.path),
+                s.n,
+                s.path.clone(),
+                progress.clone(),
+            )
+        })
+        .collect();
+    let checks: Vec<(u64, String, Option<String>)> = map_bounded(
+        jobs,
+        workers * 2,
+        |(store, full, n, rel, progress)| async move {
+            let bytes = match store.get(&full).await {
+                Ok(r) => r.bytes().await?,
+                Err(object_store::Error::NotFound { .. }) => return Ok((n, rel, None)),
+                Err(e) => return Err(StoreError::from(e)),
+            };
+            let len = bytes.len() as u64;
+            let digest = tokio::task::spawn_blocking(move || sha256_hex(&bytes))
+                .await
+                .map_err(|e| StoreError::Other(format!("hashing task failed: {e}")))?;
+            progress.fetch_add(len, Ordering::Relaxed);
+            Ok::<_, StoreError>((n, rel, Some(digest)))
+        },
+    )
+    .await?
+    .into_iter()
+    .collect::<Result<_, _>>()?;
+    let by_n: BTreeMap<u64, &Seal> = seals.iter().map(|s| (s.n, s)).collect();
+    let mut checks = checks;
+    checks.sort();
+    for (n, path, digest) in checks {
+        let Some(seal) = by_n.get(&n) else { continue };
+        report.partitions += 1;
+        report.bytes += seal.bytes;
+        match digest {
+            None => report.add(
+                FindingKind::Deleted,
+                path,
+                format!("sealed by seal #{n}, no longer in the store"),
+            ),
+            Some(d) if d != seal.sha256 => report.add(
+                FindingKind::Changed,
+                path,
+                format!(
+                    "bytes differ from seal #{n} (sha256 {} sealed, {} found)",
+                    &seal.sha256[..16],
+                    &d[..16]
+                ),
+            ),
+            Some(_) => {}
+        }
+    }
+
+    // 4. Partition files nobody sealed.
+    let sealed: HashSet<&str> = seals.iter().map(|s| s.path.as_str()).collect();
+    for dir in [EVENTS, REJECTIONS] {
+        let prefix = loc.path(dir);
+        let mut found: Vec<String> = loc
+            .store
+            .list(Some(&prefix))
+            .map_ok(|m| loc.relative(&m.location))
+            .try_collect()
+            .await?;
+        found.sort();
+        for rel in found {
+            if !sealed.contains(rel.as_str()) {
+                report.add(
+                    FindingKind::Unsealed,
+                    rel,
+                    "present in the store but named by no seal",
+                );
+            }
+        }
+    }
+
+    // 5. Sequence numbers per source: stored or refused, each once, no holes.
+    let mut per_source: BTreeMap<&str, IntervalSet> = BTreeMap::new();
+    for seal in &seals {
+        let set = per_source.entry(seal.source.as_str()).or_default();
+        for [a, b] in &seal.seq_ranges {
+            if seal.kind == SealKind::Events && set.overlaps(*a, *b) {
+                report.add(
+                    FindingKind::SeqDuplicate,
+                    format!("source {}", seal.source),
+                    format!(
+                        "seal #{} covers source_seq in {a}–{b} already sealed",
+                        seal.n
+                    ),
+                );
+            }
+            set.insert_range(*a, *b);
+        }
+    }
+    for (source, set) in per_source {
+        for (a, b) in set.gaps() {
+            let what = if a == b {
+                format!("source_seq {a} never arrived")
+            } else {
+                format!("source_seq {a}–{b} never arrived ({} numbers)", b - a + 1)
+            };
+            report.add(FindingKind::SeqGap, format!("source {source}"), what);
+        }
+    }
+    Ok(report)
+}

@@ -1,0 +1,154 @@
+//! `POST /v1/events`: a collector pushes a batch of NDJSON events for its source. The answer comes once
+//! the accepted events are durable (write-ahead log, fsync with group commit).
+
+use crate::error::ApiError;
+use crate::server::AppState;
+use crate::tokens::Role;
+use axum::Json;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use bytes::Bytes;
+use iris_ingest::commit::{Batch, BatchOutcome};
+use iris_ingest::formats::jsonl;
+use iris_ingest::{Rejection, Validator};
+use serde::Serialize;
+use std::sync::Arc;
+
+/// Largest batch body accepted.
+pub const MAX_BATCH_BYTES: usize = 16 << 20;
+/// Most records in one batch.
+pub const MAX_BATCH_LINES: usize = 50_000;
+
+/// One refused line in the answer.
+#[derive(Serialize)]
+pub struct RejectedLine {
+    pub line: u64,
+    pub reason: String,
+}
+
+/// The answer to a batch.
+#[derive(Serialize)]
+pub struct IngestAnswer {
+    pub accepted: u64,
+    pub duplicates: u64,
+    pub rejected: Vec<RejectedLine>,
+}
+
+impl From<BatchOutcome> for IngestAnswer {
+    fn from(o: BatchOutcome) -> Self {
+        IngestAnswer {
+            accepted: o.accepted,
+            duplicates: o.duplicates,
+            rejected: o
+                .rejected
+                .into_iter()
+                .map(|(line, reason)| RejectedLine { line, reason })
+                .collect(),
+        }
+    }
+}
+
+/// Handles a batch.
+pub async fn post_events(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Json<IngestAnswer>, ApiError> {
+    let who = state.authenticate(&headers)?;
+    if who.role != Role::Collector {
+        return Err(ApiError::forbidden(
+            "only a collector token may push events (iris token --role collector --source S)",
+        ));
+    }
+    let source = who.source.clone().unwrap_or_default();
+    if body.len() > MAX_BATCH_BYTES {
+        return Err(ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            format!(
+                "batch of {} bytes is larger than {} MiB: split it",
+                body.len(),
+                MAX_BATCH_BYTES >> 20
+            ),
+        ));
+    }
+    let batch = tokio::task::spawn_blocking(move || parse_batch(&body, &source))
+        .await
+        .map_err(|e| ApiError::unavailable(format!("batch parsing failed: {e}")))??;
+    let Some(committer) = &state.committer else {
+        return Err(ApiError::unavailable("this server does not accept events"));
+    };
+    let outcome = committer
+        .commit(batch)
+        .await
+        .map_err(|e| ApiError::unavailable(e.to_string()))?;
+    if outcome.accepted > 0 {
+        state.sealer_wakeup.notify_one();
+    }
+    Ok(Json(outcome.into()))
+}
+
+/// Parses and validates every line of a batch for `source`.
+pub fn parse_batch(body: &[u8], source: &str) -> Result<Batch, ApiError> {
+    let text = std::str::from_utf8(body)
+        .map_err(|e| ApiError::bad_request(format!("batch is not UTF-8: {e}")))?;
+    let lines = text.lines().filter(|l| !l.trim().is_empty()).count();
+    if lines > MAX_BATCH_LINES {
+        return Err(ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            format!("batch of {lines} records is larger than {MAX_BATCH_LINES}: split it"),
+        ));
+    }
+    let received_at = chrono::Utc::now().timestamp_micros();
+    let validator = Validator::now();
+    let mut batch = Batch {
+        received_at,
+        ..Batch::default()
+    };
+    for (i, line) in text.lines().enumerate() {
+        let n = i as u64 + 1;
+        if line.trim().is_empty() {
+            continue;
+        }
+        let refuse = |reason: String, seq: Option<u64>| Rejection {
+            received_at,
+            source: Some(source.to_owned()),
+            source_seq: seq,
+            line: n,
+            reason,
+        };
+        match jsonl::parse_line(line.trim()) {
+            Err(r) => {
+                // Account for the number only if the record claims this collector's source.
+                let seq = if r.source.as_deref() == Some(source) {
+                    r.source_seq
+                } else {
+                    None
+                };
+                batch.rejections.push(refuse(r.reason, seq));
+            }
+            Ok(raw) => {
+                let claimed = raw.source.clone();
+                let seq = raw.source_seq;
+                match validator.validate(raw) {
+                    Ok(e) if e.source != source => batch.rejections.push(refuse(
+                        format!(
+                            "source `{}` does not match this collector's source `{source}`",
+                            e.source
+                        ),
+                        None,
+                    )),
+                    Ok(e) => batch.events.push((n, e)),
+                    Err(reason) => {
+                        let seq = if claimed.as_deref() == Some(source) {
+                            seq
+                        } else {
+                            None
+                        };
+                        batch.rejections.push(refuse(reason, seq));
+                    }
+                }
+            }
+        }
+    }
+    Ok(batch)
+}

@@ -1,0 +1,167 @@
+//! The HTTP server: router, shared state, the background sealer and graceful shutdown.
+
+use crate::error::ApiError;
+use crate::tokens::{Principal, Role, TokenStore};
+use crate::{ingest_api, sql_api};
+use axum::extract::{DefaultBodyLimit, State};
+use axum::http::HeaderMap;
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use iris_ingest::commit::Committer;
+use iris_query::QueryEngine;
+use iris_store::warehouse::Warehouse;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::Notify;
+
+/// Shared by every request.
+pub struct AppState {
+    pub tokens: TokenStore,
+    pub query: QueryEngine,
+    pub warehouse: Arc<Warehouse>,
+    pub committer: Option<Committer>,
+    /// Poked when events arrive, so the sealer can seal early under load.
+    pub sealer_wakeup: Notify,
+    pub seal_threshold: u64,
+}
+
+impl AppState {
+    /// The principal of the request's bearer token.
+    pub fn authenticate(&self, headers: &HeaderMap) -> Result<Principal, ApiError> {
+        let value = headers
+            .get(axum::http::header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .ok_or_else(|| {
+                ApiError::unauthorized("missing `Authorization: Bearer <token>` header")
+            })?;
+        let token = value
+            .strip_prefix("Bearer ")
+            .ok_or_else(|| ApiError::unauthorized("expected `Authorization: Bearer <token>`"))?;
+        self.tokens
+            .authenticate(token.trim())
+            .ok_or_else(|| ApiError::unauthorized("unknown or revoked token"))
+    }
+}
+
+/// How to run the server.
+#[derive(Clone, Debug)]
+pub struct ServerConfig {
+    pub listen: SocketAddr,
+    /// Seal at least this often when events are waiting.
+    pub seal_interval: Duration,
+    /// Seal early once this many events are waiting.
+    pub seal_threshold: u64,
+}
+
+/// Builds the router.
+pub fn router(state: Arc<AppState>) -> Router {
+    Router::new()
+        .route("/v1/health", get(health))
+        .route("/v1/events", post(ingest_api::post_events))
+        .route("/v1/sql", post(sql_api::post_sql))
+        .route("/v1/seal", post(seal))
+        // Bodies a bit over the batch limit reach the handler, which answers with a JSON reason.
+        .layer(DefaultBodyLimit::max(
+            ingest_api::MAX_BATCH_BYTES + (1 << 20),
+        ))
+        .with_state(state)
+}
+
+async fn health(State(state): State<Arc<AppState>>) -> Json<serde_json::Value> {
+    let seals = state.warehouse.sealer().lock().await.seal_count();
+    let pending = state
+        .committer
+        .as_ref()
+        .map(Committer::pending_events)
+        .unwrap_or(0);
+    Json(serde_json::json!({ "status": "ok", "seals": seals, "pending_events": pending }))
+}
+
+async fn seal(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    if state.authenticate(&headers)?.role != Role::Admin {
+        return Err(ApiError::forbidden("only an admin token may seal"));
+    }
+    let s = state
+        .warehouse
+        .seal_now()
+        .await
+        .map_err(|e| ApiError::unavailable(e.to_string()))?;
+    Ok(Json(
+        serde_json::json!({ "partitions": s.partitions, "events": s.events, "rejections": s.rejections, "bytes": s.bytes }),
+    ))
+}
+
+/// Serves until Ctrl-C or SIGTERM, then seals what is pending. `ready` is told the bound address.
+pub async fn serve(
+    mut warehouse: Warehouse,
+    config: ServerConfig,
+    ready: impl FnOnce(SocketAddr),
+) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+    let committer = warehouse.start_committer().await?;
+    let warehouse = Arc::new(warehouse);
+    let state = Arc::new(AppState {
+        tokens: TokenStore::new(&warehouse.dir.tokens_path()),
+        query: QueryEngine::new(warehouse.loc.clone()),
+        warehouse: warehouse.clone(),
+        committer: Some(committer.clone()),
+        sealer_wakeup: Notify::new(),
+        seal_threshold: config.seal_threshold,
+    });
+    let listener = tokio::net::TcpListener::bind(config.listen).await?;
+    ready(listener.local_addr()?);
+    let sealer_state = state.clone();
+    let sealer = tokio::spawn(async move {
+        // Seal when the interval has passed since the last seal, or early once enough is waiting:
+        // sealing on every batch would make tiny partitions.
+        let mut last = tokio::time::Instant::now();
+        loop {
+            let deadline = last + config.seal_interval;
+            let _ = tokio::time::timeout_at(deadline, sealer_state.sealer_wakeup.notified()).await;
+            let pending = committer.pending_events();
+            let due = tokio::time::Instant::now() >= deadline;
+            if !due && pending < sealer_state.seal_threshold {
+                continue;
+            }
+            last = tokio::time::Instant::now();
+            if pending == 0 {
+                continue;
+            }
+            if let Err(e) = sealer_state.warehouse.seal_now().await {
+                tracing::error!("sealing failed (events stay in the write-ahead log): {e}");
+            }
+        }
+    });
+    axum::serve(listener, router(state.clone()))
+        .with_graceful_shutdown(shutdown_signal())
+        .await?;
+    sealer.abort();
+    let s = warehouse.seal_now().await?;
+    tracing::info!(
+        "sealed {} events in {} partitions at shutdown",
+        s.events,
+        s.partitions
+    );
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! { () = ctrl_c => {}, () = term => {} }
+}
