@@ -46,7 +46,12 @@ enum Command {
     },
     /// Run a SQL query over the sealed events (tables `events`, `rejections`).
     Sql {
-        query: String,
+        /// The query text (or use --file).
+        #[arg(required_unless_present = "file")]
+        query: Option<String>,
+        /// Read the query from a file, e.g. one of `sql/examples/*.sql`.
+        #[arg(long, conflicts_with = "query")]
+        file: Option<PathBuf>,
         /// table, csv or json.
         #[arg(long, default_value = "table")]
         format: iris_query::OutputFormat,

@@ -18,7 +18,18 @@ pub async fn run(command: Command, dir: DataDir) -> i32 {
         Command::Seal => seal(dir).await,
         Command::Verify { checkpoint } => return verify(&dir, checkpoint).await,
         Command::Checkpoint { out } => checkpoint(&dir, out).await,
-        Command::Sql { query, format } => sql(&dir, &query, format).await,
+        Command::Sql {
+            query,
+            file,
+            format,
+        } => match (query, file) {
+            (Some(q), _) => sql(&dir, &q, format).await,
+            (None, Some(f)) => match std::fs::read_to_string(&f) {
+                Ok(q) => sql(&dir, &q, format).await,
+                Err(e) => Err(anyhow::anyhow!("cannot read {}: {e}", f.display())),
+            },
+            (None, None) => Err(anyhow::anyhow!("give a query or --file")),
+        },
         Command::Serve(args) => serve::run(dir, args).await,
         Command::Gen(args) => gen_events::run(args),
         Command::Token { role, source } => token(&dir, role, source),
@@ -33,6 +44,7 @@ pub async fn run(command: Command, dir: DataDir) -> i32 {
 }
 
 fn keygen(dir: &DataDir, id: Option<String>) -> anyhow::Result<()> {
+    dir.create()?;
     let info = dir.keys().generate(id)?;
     println!(
         "new signing key `{}` (public key {})",

@@ -39,9 +39,14 @@ impl DataDir {
         }
     }
 
-    /// Creates the directory if needed.
+    /// Creates the directory if needed, recording a given store URL for later commands.
     pub fn create(&self) -> Result<(), StoreError> {
-        std::fs::create_dir_all(&self.root).map_err(StoreError::io(&self.root))
+        std::fs::create_dir_all(&self.root).map_err(StoreError::io(&self.root))?;
+        if let Some(url) = &self.store_url {
+            let path = self.root.join("store-url");
+            std::fs::write(&path, url).map_err(StoreError::io(&path))?;
+        }
+        Ok(())
     }
 
     /// The store URL in force: given, recorded, or the local default.

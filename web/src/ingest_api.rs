@@ -5,9 +5,11 @@ use crate::error::ApiError;
 use crate::server::AppState;
 use crate::tokens::Role;
 use axum::Json;
+use axum::body::Body;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
+use futures::StreamExt;
 use iris_ingest::commit::{Batch, BatchOutcome};
 use iris_ingest::formats::jsonl;
 use iris_ingest::{Rejection, Validator};
@@ -18,6 +20,9 @@ use std::sync::Arc;
 pub const MAX_BATCH_BYTES: usize = 16 << 20;
 /// Most records in one batch.
 pub const MAX_BATCH_LINES: usize = 50_000;
+/// How much of an oversized batch is still read (and dropped) so the collector gets the JSON reason
+/// instead of a connection reset; past this the connection is closed.
+const DRAIN_LIMIT: usize = 4 * MAX_BATCH_BYTES;
 
 /// One refused line in the answer.
 #[derive(Serialize)]
@@ -52,7 +57,7 @@ impl From<BatchOutcome> for IngestAnswer {
 pub async fn post_events(
     State(state): State<Arc<AppState>>,
     headers: HeaderMap,
-    body: Bytes,
+    body: Body,
 ) -> Result<Json<IngestAnswer>, ApiError> {
     let who = state.authenticate(&headers)?;
     if who.role != Role::Collector {
@@ -61,16 +66,7 @@ pub async fn post_events(
         ));
     }
     let source = who.source.clone().unwrap_or_default();
-    if body.len() > MAX_BATCH_BYTES {
-        return Err(ApiError::new(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            format!(
-                "batch of {} bytes is larger than {} MiB: split it",
-                body.len(),
-                MAX_BATCH_BYTES >> 20
-            ),
-        ));
-    }
+    let body = read_batch(body).await?;
     let batch = tokio::task::spawn_blocking(move || parse_batch(&body, &source))
         .await
         .map_err(|e| ApiError::unavailable(format!("batch parsing failed: {e}")))??;
@@ -85,6 +81,33 @@ pub async fn post_events(
         state.sealer_wakeup.notify_one();
     }
     Ok(Json(outcome.into()))
+}
+
+/// Reads a batch body, refusing one over [`MAX_BATCH_BYTES`] with a JSON reason.
+async fn read_batch(body: Body) -> Result<Bytes, ApiError> {
+    let mut stream = body.into_data_stream();
+    let mut buf = BytesMut::new();
+    let mut total = 0usize;
+    while let Some(chunk) = stream.next().await {
+        let chunk =
+            chunk.map_err(|e| ApiError::bad_request(format!("could not read the batch: {e}")))?;
+        total += chunk.len();
+        if total <= MAX_BATCH_BYTES {
+            buf.extend_from_slice(&chunk);
+        } else if total > DRAIN_LIMIT {
+            break;
+        }
+    }
+    if total > MAX_BATCH_BYTES {
+        return Err(ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            format!(
+                "batch is larger than {} MiB: split it",
+                MAX_BATCH_BYTES >> 20
+            ),
+        ));
+    }
+    Ok(buf.freeze())
 }
 
 /// Parses and validates every line of a batch for `source`.

@@ -1,0 +1,137 @@
+//! Helpers shared by the integration tests: run the `iris` binary, start a server, load the samples.
+// Each test crate uses a different subset of these helpers.
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Output, Stdio};
+
+/// The repository root, where `data-samples/` lives.
+pub fn repo() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// Runs `iris --data DATA ARGS…` from the repository root with extra environment variables.
+pub fn iris_env(data: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_iris"))
+        .arg("--data")
+        .arg(data)
+        .args(args)
+        .current_dir(repo())
+        .env("IRIS_LOG", "warn")
+        .envs(env.iter().copied())
+        .output()
+        .expect("iris runs")
+}
+
+/// Runs `iris --data DATA ARGS…` from the repository root.
+pub fn iris(data: &Path, args: &[&str]) -> Output {
+    iris_env(data, args, &[])
+}
+
+/// What a run printed on stdout.
+pub fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+/// Asserts a run succeeded, showing its stderr otherwise.
+pub fn ok(o: Output, what: &str) -> Output {
+    assert!(
+        o.status.success(),
+        "{what}: {}{}",
+        String::from_utf8_lossy(&o.stderr),
+        stdout(&o)
+    );
+    o
+}
+
+/// Creates a bearer token and returns it.
+pub fn token(data: &Path, args: &[&str]) -> String {
+    let mut a = vec!["token"];
+    a.extend_from_slice(args);
+    stdout(&ok(iris(data, &a), "token")).trim().to_owned()
+}
+
+/// The three committed sample files with their format names.
+pub const SAMPLES: [(&str, &str); 3] = [
+    ("jsonl", "data-samples/events.jsonl"),
+    ("portal-csv", "data-samples/portal-export.csv"),
+    ("legacy-semicolon", "data-samples/legacy-export.txt"),
+];
+
+/// Makes a key and imports the three samples into `data` (with `extra` arguments and environment).
+pub fn load_samples(data: &Path, extra: &[&str], env: &[(&str, &str)]) {
+    let mut args = extra.to_vec();
+    args.extend(["keygen", "--id", "k1"]);
+    ok(iris_env(data, &args, env), "keygen");
+    for (format, file) in SAMPLES {
+        let mut args = extra.to_vec();
+        args.extend(["import", "--format", format, file]);
+        ok(iris_env(data, &args, env), file);
+    }
+}
+
+/// A running server, killed (SIGKILL, like `kill -9`) when dropped so a failed test leaves no process behind.
+pub struct Server {
+    child: Child,
+    /// Base URL, e.g. `http://127.0.0.1:41234`.
+    pub url: String,
+}
+
+impl Server {
+    /// Starts `iris serve` on a free loopback port with a long seal interval, plus `extra` arguments.
+    pub fn start(data: &Path, extra: &[&str]) -> Server {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_iris"))
+            .arg("--data")
+            .arg(data)
+            .args([
+                "serve",
+                "--listen",
+                "127.0.0.1:0",
+                "--seal-interval",
+                "3600",
+            ])
+            .args(extra)
+            .current_dir(repo())
+            .env("IRIS_LOG", "warn")
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("serve starts");
+        let out = child.stdout.take().expect("stdout");
+        let mut lines = BufReader::new(out).lines();
+        let url = loop {
+            let line = lines
+                .next()
+                .expect("server printed its address")
+                .expect("line");
+            if let Some(rest) = line.strip_prefix("Iris listening on ") {
+                break rest.trim().to_owned();
+            }
+        };
+        // Keep draining stdout so the server never blocks on a full pipe.
+        std::thread::spawn(move || for _ in lines {});
+        Server { child, url }
+    }
+
+    /// Kills the server with SIGKILL and reaps it.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// Asserts that a `verify` report has a finding `CODE …` whose line mentions `needle`.
+pub fn assert_finding(report: &str, code: &str, needle: &str) {
+    assert!(
+        report
+            .lines()
+            .any(|l| l.starts_with(code) && l.contains(needle)),
+        "no {code} finding naming {needle} in:\n{report}"
+    );
+}
