@@ -38,6 +38,12 @@ enum Command {
         #[arg(long)]
         checkpoint: Option<PathBuf>,
     },
+    /// Rebuild the lookup indexes of sealed partitions that lack one or whose index is stale.
+    Reindex {
+        /// Rebuild every index, not only missing or stale ones.
+        #[arg(long)]
+        all: bool,
+    },
     /// Export the signed head of the chain (keep it somewhere else).
     Checkpoint {
         /// Write to this file instead of standard output.
@@ -52,10 +58,15 @@ enum Command {
         /// Read the query from a file, e.g. one of `sql/examples/*.sql`.
         #[arg(long, conflicts_with = "query")]
         file: Option<PathBuf>,
+        /// Do not use the lookup indexes (plain DataFusion scan; same answers, for comparison).
+        #[arg(long)]
+        no_index: bool,
         /// table, csv or json.
         #[arg(long, default_value = "table")]
         format: iris_query::OutputFormat,
     },
+    /// Every event on one person, by one agent, or under one ticket, in time order (uses the index).
+    Trace(cmd::trace::TraceArgs),
     /// Run the HTTP server.
     Serve(cmd::serve::ServeArgs),
     /// Write synthetic events (JSON lines) with a fixed seed.

@@ -1,5 +1,7 @@
 //! The DataFusion session over the store.
 
+use crate::index_cache::IndexCache;
+use crate::indexed_table::IndexedEventsTable;
 use datafusion::arrow::datatypes::DataType;
 use datafusion::arrow::record_batch::RecordBatch;
 use datafusion::datasource::file_format::parquet::ParquetFormat;
@@ -36,12 +38,25 @@ impl QueryError {
 #[derive(Clone, Debug)]
 pub struct QueryEngine {
     loc: StoreLocation,
+    /// Opened lookup indexes, shared by the queries of this engine.
+    cache: Arc<IndexCache>,
+    use_index: bool,
 }
 
 impl QueryEngine {
-    /// An engine over the partitions of `loc`.
+    /// An engine over the partitions of `loc`, using the lookup indexes.
     pub fn new(loc: StoreLocation) -> QueryEngine {
-        QueryEngine { loc }
+        QueryEngine {
+            loc,
+            cache: Arc::new(IndexCache::new()),
+            use_index: true,
+        }
+    }
+
+    /// The same engine with the lookup indexes on or off (off: plain DataFusion, for comparison).
+    pub fn with_index(mut self, on: bool) -> QueryEngine {
+        self.use_index = on;
+        self
     }
 
     /// A fresh session with `events` and `rejections` registered (it lists the current partitions,
@@ -87,7 +102,13 @@ impl QueryEngine {
         let config = ListingTableConfig::new(url)
             .with_listing_options(options)
             .with_schema(schema);
-        ctx.register_table(name, Arc::new(ListingTable::try_new(config)?))?;
+        let listing = Arc::new(ListingTable::try_new(config)?);
+        if self.use_index && dir == iris_store::layout::EVENTS {
+            let table = IndexedEventsTable::new(listing, self.loc.clone(), self.cache.clone());
+            ctx.register_table(name, Arc::new(table))?;
+        } else {
+            ctx.register_table(name, listing)?;
+        }
         Ok(())
     }
 

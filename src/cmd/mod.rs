@@ -3,6 +3,7 @@
 pub mod gen_events;
 pub mod import;
 pub mod serve;
+pub mod trace;
 
 use crate::Command;
 use anyhow::Context;
@@ -18,19 +19,22 @@ pub async fn run(command: Command, dir: DataDir) -> i32 {
         Command::Seal => seal(dir).await,
         Command::Verify { checkpoint } => return verify(&dir, checkpoint).await,
         Command::Checkpoint { out } => checkpoint(&dir, out).await,
+        Command::Reindex { all } => reindex(&dir, all).await,
         Command::Sql {
             query,
             file,
+            no_index,
             format,
         } => match (query, file) {
-            (Some(q), _) => sql(&dir, &q, format).await,
+            (Some(q), _) => sql(&dir, &q, format, !no_index).await,
             (None, Some(f)) => match std::fs::read_to_string(&f) {
-                Ok(q) => sql(&dir, &q, format).await,
+                Ok(q) => sql(&dir, &q, format, !no_index).await,
                 Err(e) => Err(anyhow::anyhow!("cannot read {}: {e}", f.display())),
             },
             (None, None) => Err(anyhow::anyhow!("give a query or --file")),
         },
         Command::Serve(args) => serve::run(dir, args).await,
+        Command::Trace(args) => trace::run(&dir, args).await,
         Command::Gen(args) => gen_events::run(args),
         Command::Token { role, source } => token(&dir, role, source),
     };
@@ -83,6 +87,26 @@ async fn seal(dir: DataDir) -> anyhow::Result<()> {
         s.events, s.rejections, s.partitions, s.duplicates
     );
     Ok(())
+}
+
+async fn reindex(dir: &DataDir, all: bool) -> anyhow::Result<()> {
+    let started = std::time::Instant::now();
+    let summary = iris_store::reindex::reindex(&dir.store()?, all).await?;
+    for (path, why) in &summary.refused {
+        eprintln!("not indexed {path}: {why}");
+    }
+    println!(
+        "reindexed {} partitions, {} indexes already current, {} refused, in {:.2}s",
+        summary.rebuilt,
+        summary.kept,
+        summary.refused.len(),
+        started.elapsed().as_secs_f64()
+    );
+    if summary.refused.is_empty() {
+        Ok(())
+    } else {
+        anyhow::bail!("{} partitions could not be indexed", summary.refused.len())
+    }
 }
 
 async fn verify(dir: &DataDir, checkpoint: Option<std::path::PathBuf>) -> i32 {
@@ -153,8 +177,13 @@ async fn checkpoint(dir: &DataDir, out: Option<std::path::PathBuf>) -> anyhow::R
     Ok(())
 }
 
-async fn sql(dir: &DataDir, query: &str, format: iris_query::OutputFormat) -> anyhow::Result<()> {
-    let engine = iris_query::QueryEngine::new(dir.store()?);
+async fn sql(
+    dir: &DataDir,
+    query: &str,
+    format: iris_query::OutputFormat,
+    use_index: bool,
+) -> anyhow::Result<()> {
+    let engine = iris_query::QueryEngine::new(dir.store()?).with_index(use_index);
     let batches = engine
         .sql(query)
         .await

@@ -7,6 +7,8 @@ use std::path::PathBuf;
 pub enum StoreError {
     #[error("object store: {0}")]
     ObjectStore(#[from] object_store::Error),
+    #[error("lookup index: {0}")]
+    Index(#[from] iris_index::IndexError),
     #[error("parquet: {0}")]
     Parquet(#[from] parquet::errors::ParquetError),
     #[error("arrow: {0}")]

@@ -4,6 +4,7 @@
 //! events/day=2025-03-04/source=hub/part-<first seq>-<last seq>-<random>.parquet
 //! rejections/day=2025-03-04/source=hub/part-….parquet
 //! chain/seal-0000000012.json
+//! index/day=2025-03-04/source=hub/part-….tantivy   (lookup index of the partition, derived data)
 //! ```
 //! The `source` column is not stored in the files: it is the partition value (as `day` is the day of `ts`).
 
@@ -13,6 +14,17 @@ pub const EVENTS: &str = "events";
 pub const REJECTIONS: &str = "rejections";
 /// Directory of seals.
 pub const CHAIN: &str = "chain";
+/// Directory of lookup indexes (derived data, one blob per event partition).
+pub const INDEX: &str = "index";
+
+/// Relative path of the lookup index of an event partition: `index/day=…/source=…/part-….tantivy`.
+pub fn index_path(partition: &str) -> String {
+    let rest = partition
+        .strip_prefix(&format!("{EVENTS}/"))
+        .unwrap_or(partition);
+    let stem = rest.strip_suffix(".parquet").unwrap_or(rest);
+    format!("{INDEX}/{stem}.tantivy")
+}
 
 /// Relative path of a new partition file.
 pub fn partition_path(
@@ -59,6 +71,10 @@ mod tests {
         assert_eq!(
             p,
             "events/day=2025-03-04/source=hub/part-000000000001-000000000099-ab.parquet"
+        );
+        assert_eq!(
+            index_path(&p),
+            "index/day=2025-03-04/source=hub/part-000000000001-000000000099-ab.tantivy"
         );
     }
 }

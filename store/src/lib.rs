@@ -13,6 +13,7 @@ pub mod keys;
 pub mod layout;
 pub mod location;
 pub mod partition;
+pub mod reindex;
 pub mod schema;
 pub mod seal;
 pub mod sealer;

@@ -94,6 +94,11 @@ pub fn rejections_batch(rows: &[Rejection]) -> Result<RecordBatch, StoreError> {
 
 /// Encodes a batch as a complete Parquet file in memory.
 pub fn to_parquet(batch: &RecordBatch) -> Result<Vec<u8>, StoreError> {
+    Ok(to_parquet_with_row_groups(batch)?.0)
+}
+
+/// Encodes a batch as a complete Parquet file in memory, with the row count of each row group.
+pub fn to_parquet_with_row_groups(batch: &RecordBatch) -> Result<(Vec<u8>, Vec<u64>), StoreError> {
     let mut out = Vec::with_capacity(batch.num_rows() * 48 + 4096);
     let mut w = ArrowWriter::try_new(
         &mut out,
@@ -101,6 +106,11 @@ pub fn to_parquet(batch: &RecordBatch) -> Result<Vec<u8>, StoreError> {
         Some(writer_properties(batch.num_rows())),
     )?;
     w.write(batch)?;
-    w.close()?;
-    Ok(out)
+    let meta = w.close()?;
+    let groups = meta
+        .row_groups()
+        .iter()
+        .map(|g| g.num_rows().max(0) as u64)
+        .collect();
+    Ok((out, groups))
 }

@@ -6,9 +6,9 @@ use crate::chain::{self, ChainHead};
 use crate::concurrent::{cores, map_bounded};
 use crate::error::StoreError;
 use crate::keys::Signer;
-use crate::layout::{EVENTS, REJECTIONS, nonce, partition_path};
+use crate::layout::{EVENTS, INDEX, REJECTIONS, index_path, nonce, partition_path};
 use crate::location::StoreLocation;
-use crate::partition::{events_batch, rejections_batch, to_parquet};
+use crate::partition::{events_batch, rejections_batch, to_parquet, to_parquet_with_row_groups};
 use crate::seal::{Seal, SealKind, sha256_hex};
 use futures::TryStreamExt;
 use iris_ingest::commit::WalRecord;
@@ -74,6 +74,9 @@ struct Encoded {
     ranges: IntervalSet,
     path: String,
     bytes: Vec<u8>,
+    sha256: String,
+    /// The lookup index blob (event partitions only).
+    index: Option<Vec<u8>>,
 }
 
 impl Sealer {
@@ -153,14 +156,23 @@ impl Sealer {
         // Write every partition first, then the seals in order: a crash in between leaves unsealed
         // files (quarantined at the next start, the WAL still holds their events), never a seal
         // without its partition.
+        // Index blobs go with their partitions; an index left by a crash is removed with them.
         let writes: Vec<_> = encoded
             .iter()
-            .map(|p| {
-                (
+            .flat_map(|p| {
+                let part = (
                     self.loc.store.clone(),
                     self.loc.path(&p.path),
                     PutPayload::from(p.bytes.clone()),
-                )
+                );
+                let index = p.index.as_ref().map(|blob| {
+                    (
+                        self.loc.store.clone(),
+                        self.loc.path(&index_path(&p.path)),
+                        PutPayload::from(blob.clone()),
+                    )
+                });
+                std::iter::once(part).chain(index)
             })
             .collect();
         map_bounded(writes, 8, |(store, path, payload)| async move {
@@ -179,7 +191,7 @@ impl Sealer {
                 rows: p.rows,
                 bytes: p.bytes.len() as u64,
                 seq_ranges: p.ranges.iter().map(|(a, b)| [a, b]).collect(),
-                sha256: sha256_hex(&p.bytes),
+                sha256: p.sha256.clone(),
                 prev: self.head.prev.clone(),
                 sealed_at: chrono::Utc::now().timestamp_micros(),
                 key_id: String::new(),
@@ -262,6 +274,20 @@ impl Sealer {
                 }
             }
         }
+        // Indexes of partitions no seal names are derived data of nothing: drop them.
+        let sealed_indexes: HashSet<String> =
+            self.sealed_paths.iter().map(|p| index_path(p)).collect();
+        let metas: Vec<_> = self
+            .loc
+            .store
+            .list(Some(&self.loc.path(INDEX)))
+            .try_collect()
+            .await?;
+        for m in metas {
+            if !sealed_indexes.contains(&self.loc.relative(&m.location)) {
+                self.loc.store.delete(&m.location).await?;
+            }
+        }
         Ok(moved)
     }
 }
@@ -281,7 +307,10 @@ impl Job {
                     ranges.iter().next().map(|r| r.0).unwrap_or(0),
                     ranges.max().unwrap_or(0),
                 );
-                let bytes = to_parquet(&events_batch(&rows)?)?;
+                let batch = events_batch(&rows)?;
+                let (bytes, row_groups) = to_parquet_with_row_groups(&batch)?;
+                let sha256 = sha256_hex(&bytes);
+                let index = iris_index::build_index(&[batch], &sha256, row_groups)?;
                 let path = partition_path(EVENTS, &day, &source, first, last, &nonce());
                 Ok(Encoded {
                     kind: SealKind::Events,
@@ -290,7 +319,9 @@ impl Job {
                     rows: rows.len() as u64,
                     ranges,
                     path,
+                    sha256,
                     bytes,
+                    index: Some(index),
                 })
             }
             Job::Rejections(day, source, mut rows) => {
@@ -309,7 +340,9 @@ impl Job {
                     rows: rows.len() as u64,
                     ranges,
                     path,
+                    sha256: sha256_hex(&bytes),
                     bytes,
+                    index: None,
                 })
             }
         }

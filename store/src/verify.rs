@@ -5,8 +5,9 @@ use crate::checkpoint::Checkpoint;
 use crate::concurrent::{cores, map_bounded};
 use crate::error::StoreError;
 use crate::keys::Keyring;
-use crate::layout::{EVENTS, REJECTIONS};
+use crate::layout::{EVENTS, REJECTIONS, index_path};
 use crate::location::StoreLocation;
+use crate::reindex::{IndexState, index_state};
 use crate::seal::{GENESIS, Seal, SealKind, sha256_hex};
 use futures::TryStreamExt;
 use iris_ingest::IntervalSet;
@@ -47,6 +48,10 @@ pub enum FindingKind {
     Truncated,
     /// The chain differs from what a checkpoint recorded.
     Diverged,
+    /// A sealed event partition has no lookup index (derived data, `iris reindex`).
+    IndexMissing,
+    /// A lookup index was built from other bytes than the sealed partition's, or is damaged.
+    IndexStale,
 }
 
 impl FindingKind {
@@ -67,6 +72,8 @@ impl FindingKind {
             FindingKind::SeqDuplicate => "SEQ-DUPLICATE",
             FindingKind::Truncated => "TRUNCATED",
             FindingKind::Diverged => "DIVERGED",
+            FindingKind::IndexMissing => "INDEX-MISSING",
+            FindingKind::IndexStale => "INDEX-STALE",
         }
     }
 }
@@ -235,22 +242,29 @@ pub async fn verify(
     let jobs: Vec<_> = seals
         .iter()
         .map(|s| {
+            let index = (s.kind == SealKind::Events).then(|| loc.path(&index_path(&s.path)));
             (
                 loc.store.clone(),
                 loc.path(&s.path),
+                index,
                 s.n,
                 s.path.clone(),
                 progress.clone(),
             )
         })
         .collect();
-    let checks: Vec<(u64, String, Option<String>)> = map_bounded(
+    type Check = (u64, String, Option<String>, Option<IndexState>);
+    let checks: Vec<Check> = map_bounded(
         jobs,
         workers * 2,
-        |(store, full, n, rel, progress)| async move {
+        |(store, full, index, n, rel, progress)| async move {
+            let index = match index {
+                Some(path) => Some(index_state(store.as_ref(), &path).await?),
+                None => None,
+            };
             let bytes = match store.get(&full).await {
                 Ok(r) => r.bytes().await?,
-                Err(object_store::Error::NotFound { .. }) => return Ok((n, rel, None)),
+                Err(object_store::Error::NotFound { .. }) => return Ok((n, rel, None, index)),
                 Err(e) => return Err(StoreError::from(e)),
             };
             let len = bytes.len() as u64;
@@ -258,7 +272,7 @@ pub async fn verify(
                 .await
                 .map_err(|e| StoreError::Other(format!("hashing task failed: {e}")))?;
             progress.fetch_add(len, Ordering::Relaxed);
-            Ok::<_, StoreError>((n, rel, Some(digest)))
+            Ok::<_, StoreError>((n, rel, Some(digest), index))
         },
     )
     .await?
@@ -266,11 +280,31 @@ pub async fn verify(
     .collect::<Result<_, _>>()?;
     let by_n: BTreeMap<u64, &Seal> = seals.iter().map(|s| (s.n, s)).collect();
     let mut checks = checks;
-    checks.sort();
-    for (n, path, digest) in checks {
+    checks.sort_by_key(|c| c.0);
+    for (n, path, digest, index) in checks {
         let Some(seal) = by_n.get(&n) else { continue };
         report.partitions += 1;
         report.bytes += seal.bytes;
+        // The index is judged against the seal, not the file: a tampered partition with a good index is
+        // CHANGED, an untouched partition with a bad index is only an index problem.
+        match index {
+            Some(IndexState::Missing) => report.add(
+                FindingKind::IndexMissing,
+                index_path(&path),
+                "no lookup index for this sealed partition (derived data: `iris reindex` rebuilds it)",
+            ),
+            Some(IndexState::Built(from)) if from != seal.sha256 => report.add(
+                FindingKind::IndexStale,
+                index_path(&path),
+                "built from other bytes than the sealed partition (`iris reindex` rebuilds it)",
+            ),
+            Some(IndexState::Damaged(why)) => report.add(
+                FindingKind::IndexStale,
+                index_path(&path),
+                format!("unreadable ({why}); `iris reindex` rebuilds it"),
+            ),
+            _ => {}
+        }
         match digest {
             None => report.add(
                 FindingKind::Deleted,

@@ -8,6 +8,7 @@ pub mod ingest_api;
 pub mod server;
 pub mod sql_api;
 pub mod tokens;
+pub mod trace_api;
 
 pub use server::{ServerConfig, serve};
 pub use tokens::{Principal, Role, TokenStore};

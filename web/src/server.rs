@@ -2,7 +2,7 @@
 
 use crate::error::ApiError;
 use crate::tokens::{Principal, Role, TokenStore};
-use crate::{ingest_api, sql_api};
+use crate::{ingest_api, sql_api, trace_api};
 use axum::extract::{DefaultBodyLimit, State};
 use axum::http::HeaderMap;
 use axum::routing::{get, post};
@@ -60,6 +60,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/v1/health", get(health))
         .route("/v1/events", post(ingest_api::post_events))
         .route("/v1/sql", post(sql_api::post_sql))
+        .route("/v1/trace", get(trace_api::get_trace))
         .route("/v1/seal", post(seal))
         // `/v1/events` reads its body itself (limit, JSON reason); this bounds the other routes.
         .layer(DefaultBodyLimit::max(1 << 20))

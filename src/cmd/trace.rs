@@ -1,0 +1,68 @@
+//! `iris trace --subject X | --actor A | --ticket T [--from DAY --to DAY]`.
+
+use clap::{ArgGroup, Args};
+use iris_query::{OutputFormat, QueryEngine, TraceKey, TraceRequest};
+use iris_store::datadir::DataDir;
+
+/// Arguments of `iris trace`.
+#[derive(Args, Debug)]
+#[command(group(ArgGroup::new("key").required(true).args(["subject", "actor", "ticket"])))]
+pub struct TraceArgs {
+    /// A person or enterprise: NISS, BCE/KBO or ONSS number.
+    #[arg(long)]
+    subject: Option<String>,
+    /// An agent or application id.
+    #[arg(long)]
+    actor: Option<String>,
+    /// A ticket: the message's whole path across sources.
+    #[arg(long)]
+    ticket: Option<String>,
+    /// First day (YYYY-MM-DD, inclusive).
+    #[arg(long)]
+    from: Option<chrono::NaiveDate>,
+    /// Last day (YYYY-MM-DD, inclusive).
+    #[arg(long)]
+    to: Option<chrono::NaiveDate>,
+    /// Most events shown.
+    #[arg(long)]
+    limit: Option<usize>,
+    /// table, csv or json.
+    #[arg(long, default_value = "table")]
+    format: OutputFormat,
+    /// Do not use the lookup indexes (same answer, slower; for comparison).
+    #[arg(long)]
+    no_index: bool,
+}
+
+/// Runs the trace and prints it.
+pub async fn run(dir: &DataDir, args: TraceArgs) -> anyhow::Result<()> {
+    let key = match (args.subject, args.actor, args.ticket) {
+        (Some(s), _, _) => TraceKey::Subject(s),
+        (_, Some(a), _) => TraceKey::Actor(a),
+        (_, _, Some(t)) => TraceKey::Ticket(t),
+        _ => anyhow::bail!("give --subject, --actor or --ticket"),
+    };
+    if let (Some(from), Some(to)) = (args.from, args.to)
+        && from > to
+    {
+        anyhow::bail!("--from {from} is after --to {to}");
+    }
+    let req = TraceRequest {
+        key,
+        from: args.from,
+        to: args.to,
+        limit: args.limit,
+    };
+    let engine = QueryEngine::new(dir.store()?).with_index(!args.no_index);
+    let batches = engine
+        .trace(&req)
+        .await
+        .map_err(|e| anyhow::anyhow!(e.user_message()))?;
+    let n: usize = batches.iter().map(|b| b.num_rows()).sum();
+    // An empty table prints nothing; CSV and JSON still print their (empty) document.
+    if n > 0 || !matches!(args.format, OutputFormat::Table) {
+        println!("{}", iris_query::render(&batches, args.format)?);
+    }
+    eprintln!("{n} events");
+    Ok(())
+}
