@@ -297,16 +297,21 @@ enum Job {
     Rejections(String, String, Vec<Rejection>),
 }
 
+/// First and last sequence number of a partition, for its file name (0 when it has none).
+fn seq_bounds(ranges: &IntervalSet) -> (u64, u64) {
+    (
+        ranges.iter().next().map(|r| r.0).unwrap_or(0),
+        ranges.max().unwrap_or(0),
+    )
+}
+
 impl Job {
     fn encode(self) -> Result<Encoded, StoreError> {
         match self {
             Job::Events(day, source, mut rows) => {
                 rows.sort_by_key(|e| (e.ts, e.source_seq));
                 let ranges = IntervalSet::from_values(rows.iter().map(|e| e.source_seq));
-                let (first, last) = (
-                    ranges.iter().next().map(|r| r.0).unwrap_or(0),
-                    ranges.max().unwrap_or(0),
-                );
+                let (first, last) = seq_bounds(&ranges);
                 let batch = events_batch(&rows)?;
                 let (bytes, row_groups) = to_parquet_with_row_groups(&batch)?;
                 let sha256 = sha256_hex(&bytes);
@@ -327,10 +332,7 @@ impl Job {
             Job::Rejections(day, source, mut rows) => {
                 rows.sort_by_key(|r| (r.received_at, r.line));
                 let ranges = IntervalSet::from_values(rows.iter().filter_map(|r| r.source_seq));
-                let (first, last) = (
-                    ranges.iter().next().map(|r| r.0).unwrap_or(0),
-                    ranges.max().unwrap_or(0),
-                );
+                let (first, last) = seq_bounds(&ranges);
                 let bytes = to_parquet(&rejections_batch(&rows)?)?;
                 let path = partition_path(REJECTIONS, &day, &source, first, last, &nonce());
                 Ok(Encoded {
