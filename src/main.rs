@@ -16,8 +16,43 @@ struct Cli {
     /// Object store URL for partitions and chain (file:///dir, s3://bucket/prefix); default DATA/store.
     #[arg(long, global = true, env = "IRIS_STORE")]
     store: Option<String>,
+    /// Memory all queries of this process may hold together, in MiB (sorts and aggregates spill to
+    /// disk past it).
+    #[arg(
+        long,
+        global = true,
+        env = "IRIS_QUERY_MEMORY_MB",
+        default_value_t = 2048
+    )]
+    query_memory: usize,
+    /// Disk for query spill files, in MiB (0: no spilling; a query past its memory fails clearly).
+    #[arg(
+        long,
+        global = true,
+        env = "IRIS_QUERY_SPILL_MB",
+        default_value_t = 65536
+    )]
+    query_spill: u64,
+    /// Longest a query may run, in seconds.
+    #[arg(long, global = true, env = "IRIS_QUERY_TIMEOUT", default_value_t = 300)]
+    query_timeout: u64,
+    /// Full-scan queries that may run at once (more wait for their turn).
+    #[arg(long, global = true, env = "IRIS_HEAVY_QUERIES", default_value_t = 2)]
+    heavy_queries: usize,
     #[command(subcommand)]
     command: Command,
+}
+
+impl Cli {
+    fn query_limits(&self) -> iris_query::QueryLimits {
+        iris_query::QueryLimits {
+            memory_bytes: self.query_memory.max(1) << 20,
+            spill_bytes: self.query_spill << 20,
+            spill_dir: None,
+            timeout: std::time::Duration::from_secs(self.query_timeout.max(1)),
+            heavy_queries: self.heavy_queries.max(1),
+        }
+    }
 }
 
 #[derive(Subcommand)]
@@ -43,6 +78,16 @@ enum Command {
         /// Rebuild every index, not only missing or stale ones.
         #[arg(long)]
         all: bool,
+    },
+    /// Rewrite whole months of daily partitions into large files sorted by subject, under one signed
+    /// compaction seal (default: every month before the current one).
+    Compact {
+        /// Compact this month (YYYY-MM), even the current one; repeatable.
+        #[arg(long = "month", value_name = "YYYY-MM")]
+        months: Vec<String>,
+        /// Rows per compacted file: a month is split into ceil(rows / N) buckets of subjects.
+        #[arg(long, default_value_t = iris_store::compact::TARGET_ROWS_PER_FILE)]
+        target_rows: u64,
     },
     /// Export the signed head of the chain (keep it somewhere else).
     Checkpoint {
@@ -92,6 +137,7 @@ fn main() {
         .init();
     let cli = Cli::parse();
     let dir = iris_store::datadir::DataDir::new(&cli.data, cli.store.clone());
+    let limits = cli.query_limits();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -102,6 +148,6 @@ fn main() {
             std::process::exit(2);
         }
     };
-    let code = runtime.block_on(cmd::run(cli.command, dir));
+    let code = runtime.block_on(cmd::run(cli.command, dir, limits));
     std::process::exit(code);
 }

@@ -1,17 +1,30 @@
 //! The DataFusion session over the store.
 
+use crate::heavy_executor::HeavyExecutor;
 use crate::index_cache::IndexCache;
-use crate::indexed_table::IndexedEventsTable;
+use crate::limits::QueryLimits;
+use crate::live_files::LiveFiles;
+use crate::sealed_table::SealedTable;
 use datafusion::arrow::datatypes::DataType;
 use datafusion::arrow::record_batch::RecordBatch;
+use datafusion::dataframe::DataFrame;
 use datafusion::datasource::file_format::parquet::ParquetFormat;
 use datafusion::datasource::listing::{
     ListingOptions, ListingTable, ListingTableConfig, ListingTableUrl,
 };
+use datafusion::error::DataFusionError;
 use datafusion::execution::context::{SQLOptions, SessionConfig, SessionContext};
+use datafusion::execution::runtime_env::RuntimeEnv;
+use datafusion::physical_plan::{ExecutionPlan, collect};
 use iris_store::StoreLocation;
-use iris_store::schema::{PARTITION_COLUMNS, events_file_schema, rejections_file_schema};
+use iris_store::layout::COMPACTED_PARTITION_COLUMNS;
+use iris_store::layout::{COMPACTED, EVENTS, REJECTIONS};
+use iris_store::schema::{
+    PARTITION_COLUMNS, compacted_file_schema, events_file_schema, rejections_file_schema,
+};
 use std::sync::Arc;
+use std::time::Instant;
+use tokio::sync::Semaphore;
 
 /// Errors of the query layer.
 #[derive(Debug, thiserror::Error)]
@@ -22,6 +35,25 @@ pub enum QueryError {
     Arrow(#[from] datafusion::arrow::error::ArrowError),
     #[error("{0}")]
     Output(String),
+    /// The query ran past the engine's timeout.
+    #[error(
+        "the query was stopped after {0} s (the query timeout); narrow the period or the filters"
+    )]
+    Timeout(u64),
+    /// Too many heavy queries were running for this one to start within the timeout.
+    #[error(
+        "busy: {0} full-scan queries are already running and none finished in time; try again later"
+    )]
+    Busy(usize),
+    /// The query needed more memory than the engine may use, and could not spill enough.
+    #[error(
+        "the query needs more memory than its budget of {budget_mb} MiB{spill}: narrow the period or the filters, or raise --query-memory ({detail})"
+    )]
+    Memory {
+        budget_mb: usize,
+        spill: &'static str,
+        detail: String,
+    },
 }
 
 impl QueryError {
@@ -40,17 +72,50 @@ pub struct QueryEngine {
     loc: StoreLocation,
     /// Opened lookup indexes, shared by the queries of this engine.
     cache: Arc<IndexCache>,
+    /// The chain's live files, refreshed before each scan.
+    live: Arc<LiveFiles>,
     use_index: bool,
+    limits: QueryLimits,
+    /// Memory pool and spill space shared by every query of the engine.
+    runtime: Arc<RuntimeEnv>,
+    /// Turns for heavy queries.
+    heavy: Arc<Semaphore>,
+    /// The threads heavy queries run on.
+    heavy_threads: Arc<HeavyExecutor>,
 }
 
 impl QueryEngine {
     /// An engine over the partitions of `loc`, using the lookup indexes.
     pub fn new(loc: StoreLocation) -> QueryEngine {
+        let limits = QueryLimits::default();
+        let runtime = limits.runtime().unwrap_or_else(|e| {
+            // Only a broken temporary directory gets here; queries still run, without a memory bound.
+            tracing::warn!("query memory limits not applied: {e}");
+            Arc::new(RuntimeEnv::default())
+        });
         QueryEngine {
             loc,
             cache: Arc::new(IndexCache::new()),
+            live: Arc::new(LiveFiles::new()),
             use_index: true,
+            runtime,
+            heavy: Arc::new(Semaphore::new(limits.heavy_queries.max(1))),
+            heavy_threads: Arc::new(HeavyExecutor::new()),
+            limits,
         }
+    }
+
+    /// The same engine under other limits (a new memory pool and turn counter).
+    pub fn with_limits(mut self, limits: QueryLimits) -> Result<QueryEngine, QueryError> {
+        self.runtime = limits.runtime()?;
+        self.heavy = Arc::new(Semaphore::new(limits.heavy_queries.max(1)));
+        self.limits = limits;
+        Ok(self)
+    }
+
+    /// The limits in force.
+    pub fn limits(&self) -> &QueryLimits {
+        &self.limits
     }
 
     /// The same engine with the lookup indexes on or off (off: plain DataFusion, for comparison).
@@ -66,35 +131,47 @@ impl QueryEngine {
         // Evaluate filters while decoding, so only matching rows of a page are materialised.
         config.options_mut().execution.parquet.pushdown_filters = true;
         config.options_mut().execution.parquet.reorder_filters = true;
-        let ctx = SessionContext::new_with_config(config);
+        // A sort keeps this much aside to merge its spill files; DataFusion's 10 MiB default would not
+        // fit a small memory budget at all, so scale it down with the budget.
+        config.options_mut().execution.sort_spill_reservation_bytes =
+            (self.limits.memory_bytes / 16).min(10 << 20);
+        let ctx = SessionContext::new_with_config_rt(config, self.runtime.clone());
         ctx.register_object_store(&self.loc.root_url, self.loc.store.clone());
-        self.register(
-            &ctx,
-            "events",
-            iris_store::layout::EVENTS,
-            events_file_schema(),
-        )?;
-        self.register(
-            &ctx,
-            "rejections",
-            iris_store::layout::REJECTIONS,
-            rejections_file_schema(),
-        )?;
+        let events = SealedTable::new(
+            self.listing(EVENTS, events_file_schema(), &PARTITION_COLUMNS)?,
+            Some(self.listing(
+                COMPACTED,
+                compacted_file_schema(),
+                &COMPACTED_PARTITION_COLUMNS,
+            )?),
+            self.loc.clone(),
+            self.live.clone(),
+            self.use_index.then(|| self.cache.clone()),
+        );
+        ctx.register_table("events", Arc::new(events))?;
+        let rejections = SealedTable::new(
+            self.listing(REJECTIONS, rejections_file_schema(), &PARTITION_COLUMNS)?,
+            None,
+            self.loc.clone(),
+            self.live.clone(),
+            None,
+        );
+        ctx.register_table("rejections", Arc::new(rejections))?;
         Ok(ctx)
     }
 
-    fn register(
+    /// A Hive-partitioned listing of the Parquet files under `dir`.
+    fn listing(
         &self,
-        ctx: &SessionContext,
-        name: &str,
         dir: &str,
         schema: datafusion::arrow::datatypes::SchemaRef,
-    ) -> Result<(), QueryError> {
+        partition_columns: &[&str],
+    ) -> Result<Arc<ListingTable>, QueryError> {
         let url = ListingTableUrl::parse(self.loc.dir_url(dir))?;
         let options = ListingOptions::new(Arc::new(ParquetFormat::default()))
             .with_file_extension(".parquet")
             .with_table_partition_cols(
-                PARTITION_COLUMNS
+                partition_columns
                     .iter()
                     .map(|c| (c.to_string(), DataType::Utf8))
                     .collect(),
@@ -102,14 +179,7 @@ impl QueryEngine {
         let config = ListingTableConfig::new(url)
             .with_listing_options(options)
             .with_schema(schema);
-        let listing = Arc::new(ListingTable::try_new(config)?);
-        if self.use_index && dir == iris_store::layout::EVENTS {
-            let table = IndexedEventsTable::new(listing, self.loc.clone(), self.cache.clone());
-            ctx.register_table(name, Arc::new(table))?;
-        } else {
-            ctx.register_table(name, listing)?;
-        }
-        Ok(())
+        Ok(Arc::new(ListingTable::try_new(config)?))
     }
 
     /// Runs one read-only statement (no DDL, no DML, no `SET`) and collects the answer.
@@ -119,7 +189,73 @@ impl QueryEngine {
             .with_allow_ddl(false)
             .with_allow_dml(false)
             .with_allow_statements(false);
-        let df = ctx.sql_with_options(sql, options).await?;
-        Ok(df.collect().await?)
+        let started = Instant::now();
+        let df = tokio::time::timeout(self.limits.timeout, ctx.sql_with_options(sql, options))
+            .await
+            .map_err(|_| QueryError::Timeout(self.limits.timeout.as_secs()))??;
+        self.collect(df, started).await
     }
+
+    /// Plans and runs a DataFrame within the limits: a heavy plan (one the lookup index does not narrow)
+    /// waits for its turn; the whole query, waiting included, stops at the timeout.
+    pub async fn collect(
+        &self,
+        df: DataFrame,
+        started: Instant,
+    ) -> Result<Vec<RecordBatch>, QueryError> {
+        let timeout = self.limits.timeout;
+        let run = async {
+            let task = Arc::new(df.task_ctx());
+            let plan = df.create_physical_plan().await?;
+            if uses_index(&plan) {
+                return collect(plan, task).await.map_err(|e| self.explain_error(e));
+            }
+            let left = timeout.saturating_sub(started.elapsed());
+            let turn = tokio::time::timeout(left, self.heavy.clone().acquire_owned()).await;
+            let Ok(Ok(turn)) = turn else {
+                return Err(QueryError::Busy(self.limits.heavy_queries));
+            };
+            let running = self.heavy_threads.spawn(async move {
+                let _turn = turn;
+                collect(plan, task).await
+            });
+            match running.join().await {
+                Ok(result) => result.map_err(|e| self.explain_error(e)),
+                Err(e) => Err(QueryError::DataFusion(DataFusionError::External(Box::new(
+                    e,
+                )))),
+            }
+        };
+        match tokio::time::timeout(timeout.saturating_sub(started.elapsed()), run).await {
+            Ok(result) => result,
+            Err(_) => Err(QueryError::Timeout(timeout.as_secs())),
+        }
+    }
+
+    /// A memory error in words a user can act on; other errors as they are.
+    fn explain_error(&self, e: DataFusionError) -> QueryError {
+        match e.find_root() {
+            DataFusionError::ResourcesExhausted(detail) => QueryError::Memory {
+                budget_mb: self.limits.memory_bytes >> 20,
+                spill: if self.limits.spill_bytes == 0 {
+                    " (spilling to disk is off)"
+                } else {
+                    ""
+                },
+                detail: detail
+                    .split_whitespace()
+                    .collect::<Vec<_>>()
+                    .join(" ")
+                    .chars()
+                    .take(400)
+                    .collect(),
+            },
+            _ => QueryError::DataFusion(e),
+        }
+    }
+}
+
+/// Whether the lookup index narrows some scan of the plan (then it reads little and is not heavy).
+fn uses_index(plan: &Arc<dyn ExecutionPlan>) -> bool {
+    plan.name() == "IrisIndexLookupExec" || plan.children().into_iter().any(uses_index)
 }

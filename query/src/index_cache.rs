@@ -1,6 +1,6 @@
 //! Opened lookup indexes, kept in memory between queries of one process (a server keeps them warm).
 
-use crate::indexed_table::KeyFilter;
+use crate::sealed_table::KeyFilter;
 use iris_index::PartitionIndex;
 use iris_store::StoreLocation;
 use iris_store::layout::index_path;
@@ -59,14 +59,19 @@ impl IndexCache {
     }
 
     /// Rows of partition `rel` matching every filter (intersection), with its row-group sizes; `None`
-    /// when the partition has no usable index.
+    /// when the partition has no usable index: missing, unreadable, or built from other bytes than
+    /// `sha256` (the sealed digest), whose row numbers could be wrong.
     pub async fn lookup(
         &self,
         loc: &StoreLocation,
         rel: &str,
+        sha256: &str,
         filters: &[KeyFilter],
     ) -> Option<(Vec<u32>, Vec<u64>)> {
         let ix = self.get(loc, rel).await?;
+        if ix.header().partition_sha256 != sha256 {
+            return None;
+        }
         let mut rows: Option<Vec<u32>> = None;
         for f in filters {
             let keys: Vec<&str> = f.keys.iter().map(String::as_str).collect();

@@ -1,16 +1,20 @@
 //! Iris query: DataFusion SQL over the sealed Parquet partitions.
 //!
-//! Tables: `events` (the audit events, partitioned by `day` and `source`) and `rejections` (the
-//! rejection log). Both are Hive-partitioned listing tables on the store's object store, so a filter on
-//! `day` prunes whole directories, and Parquet statistics and bloom filters prune row groups. Filters on
-//! `subject_id`, `actor_id` or `ticket` go through the partitions' lookup indexes ([`indexed_table`]).
+//! Tables: `events` (the audit events: daily partitions by `day` and `source`, and compacted monthly
+//! files) and `rejections` (the rejection log), both restricted to the files the chain says are live
+//! ([`live_files`], [`sealed_table`]). Filters on `day` or `ts` prune directories, Parquet statistics
+//! prune row groups, and filters on `subject_id`, `actor_id` or `ticket` go through the lookup indexes.
 
 pub mod engine;
+pub mod heavy_executor;
 pub mod index_cache;
-pub mod indexed_table;
+pub mod limits;
+pub mod live_files;
 pub mod output;
+pub mod sealed_table;
 pub mod trace;
 
 pub use engine::{QueryEngine, QueryError};
+pub use limits::QueryLimits;
 pub use output::{OutputFormat, render, to_json_rows};
 pub use trace::{TraceKey, TraceRequest};

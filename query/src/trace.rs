@@ -59,12 +59,12 @@ pub fn trace_columns() -> Vec<String> {
 impl QueryEngine {
     /// Runs a trace.
     pub async fn trace(&self, req: &TraceRequest) -> Result<Vec<RecordBatch>, QueryError> {
+        let started = std::time::Instant::now();
         let ctx = self.context()?;
         let mut df = ctx
             .table("events")
             .await?
             .filter(col(req.key.column()).eq(lit(req.key.value())))?;
-        // The day partition column prunes directories; ts alone would not.
         if let Some(from) = req.from {
             df = df.filter(col("day").gt_eq(lit(from.format("%Y-%m-%d").to_string())))?;
         }
@@ -83,6 +83,6 @@ impl QueryEngine {
                 col("source").sort(true, false),
             ])?
             .limit(0, req.limit)?;
-        Ok(df.collect().await?)
+        self.collect(df, started).await
     }
 }

@@ -12,7 +12,7 @@ use std::sync::Arc;
 use std::sync::atomic::AtomicU64;
 
 /// Runs one command; returns the process exit code (0 ok, 1 findings, 2 error).
-pub async fn run(command: Command, dir: DataDir) -> i32 {
+pub async fn run(command: Command, dir: DataDir, limits: iris_query::QueryLimits) -> i32 {
     let result = match command {
         Command::Keygen { id } => keygen(&dir, id),
         Command::Import(args) => import::run(dir, args).await,
@@ -20,21 +20,25 @@ pub async fn run(command: Command, dir: DataDir) -> i32 {
         Command::Verify { checkpoint } => return verify(&dir, checkpoint).await,
         Command::Checkpoint { out } => checkpoint(&dir, out).await,
         Command::Reindex { all } => reindex(&dir, all).await,
+        Command::Compact {
+            months,
+            target_rows,
+        } => compact(dir, months, target_rows).await,
         Command::Sql {
             query,
             file,
             no_index,
             format,
         } => match (query, file) {
-            (Some(q), _) => sql(&dir, &q, format, !no_index).await,
+            (Some(q), _) => sql(&dir, &q, format, !no_index, &limits).await,
             (None, Some(f)) => match std::fs::read_to_string(&f) {
-                Ok(q) => sql(&dir, &q, format, !no_index).await,
+                Ok(q) => sql(&dir, &q, format, !no_index, &limits).await,
                 Err(e) => Err(anyhow::anyhow!("cannot read {}: {e}", f.display())),
             },
             (None, None) => Err(anyhow::anyhow!("give a query or --file")),
         },
-        Command::Serve(args) => serve::run(dir, args).await,
-        Command::Trace(args) => trace::run(&dir, args).await,
+        Command::Serve(args) => serve::run(dir, args, limits).await,
+        Command::Trace(args) => trace::run(&dir, args, &limits).await,
         Command::Gen(args) => gen_events::run(args),
         Command::Token { role, source } => token(&dir, role, source),
     };
@@ -86,6 +90,54 @@ async fn seal(dir: DataDir) -> anyhow::Result<()> {
         "sealed {} events and {} rejections into {} partitions ({} already sealed, skipped)",
         s.events, s.rejections, s.partitions, s.duplicates
     );
+    Ok(())
+}
+
+async fn compact(dir: DataDir, months: Vec<String>, target_rows: u64) -> anyhow::Result<()> {
+    for m in &months {
+        if chrono::NaiveDate::parse_from_str(&format!("{m}-01"), "%Y-%m-%d").is_err() {
+            anyhow::bail!("--month {m}: expected YYYY-MM");
+        }
+    }
+    let started = std::time::Instant::now();
+    let (wh, _recovery) = iris_store::warehouse::Warehouse::open(dir).await?;
+    let opts = iris_store::compact::CompactOptions {
+        months,
+        target_rows,
+        ..Default::default()
+    };
+    let summary = wh.sealer().lock().await.compact(&opts).await?;
+    if summary.leftovers_removed > 0 {
+        eprintln!(
+            "removed {} files replaced by an earlier, interrupted compaction",
+            summary.leftovers_removed
+        );
+    }
+    for m in &summary.months {
+        println!(
+            "{}: {} rows, {} files ({:.1} MB) -> {} files ({:.1} MB, {:.1} bytes/event), seal #{}",
+            m.month,
+            m.rows,
+            m.replaced,
+            m.bytes_before as f64 / 1e6,
+            m.written,
+            m.bytes_after as f64 / 1e6,
+            m.bytes_after as f64 / m.rows.max(1) as f64,
+            m.seal
+        );
+    }
+    if summary.months.is_empty() {
+        println!(
+            "nothing to compact (months before {} hold no daily partitions; name one with --month)",
+            opts.before
+        );
+    } else {
+        println!(
+            "compacted {} months in {:.2}s",
+            summary.months.len(),
+            started.elapsed().as_secs_f64()
+        );
+    }
     Ok(())
 }
 
@@ -182,8 +234,11 @@ async fn sql(
     query: &str,
     format: iris_query::OutputFormat,
     use_index: bool,
+    limits: &iris_query::QueryLimits,
 ) -> anyhow::Result<()> {
-    let engine = iris_query::QueryEngine::new(dir.store()?).with_index(use_index);
+    let engine = iris_query::QueryEngine::new(dir.store()?)
+        .with_index(use_index)
+        .with_limits(limits.clone())?;
     let batches = engine
         .sql(query)
         .await

@@ -20,9 +20,16 @@ pub struct ServeArgs {
     /// Seal early once this many events are waiting.
     #[arg(long, default_value_t = 500_000)]
     seal_threshold: u64,
+    /// Answer queries without the lookup indexes (plain DataFusion, same answers; for comparisons).
+    #[arg(long)]
+    no_index: bool,
 }
 
-pub async fn run(dir: iris_store::datadir::DataDir, args: ServeArgs) -> anyhow::Result<()> {
+pub async fn run(
+    dir: iris_store::datadir::DataDir,
+    args: ServeArgs,
+    query_limits: iris_query::QueryLimits,
+) -> anyhow::Result<()> {
     if args.demo {
         dir.create()?;
         if dir.keys().keyring()?.keys.is_empty() {
@@ -58,6 +65,8 @@ pub async fn run(dir: iris_store::datadir::DataDir, args: ServeArgs) -> anyhow::
         listen: args.listen,
         seal_interval: Duration::from_secs(args.seal_interval.max(1)),
         seal_threshold: args.seal_threshold.max(1),
+        query_limits,
+        no_index: args.no_index,
     };
     iris_web::serve(wh, config, |addr| {
         println!("Iris listening on http://{addr}");

@@ -35,7 +35,11 @@ pub struct TraceArgs {
 }
 
 /// Runs the trace and prints it.
-pub async fn run(dir: &DataDir, args: TraceArgs) -> anyhow::Result<()> {
+pub async fn run(
+    dir: &DataDir,
+    args: TraceArgs,
+    limits: &iris_query::QueryLimits,
+) -> anyhow::Result<()> {
     let key = match (args.subject, args.actor, args.ticket) {
         (Some(s), _, _) => TraceKey::Subject(s),
         (_, Some(a), _) => TraceKey::Actor(a),
@@ -53,7 +57,9 @@ pub async fn run(dir: &DataDir, args: TraceArgs) -> anyhow::Result<()> {
         to: args.to,
         limit: args.limit,
     };
-    let engine = QueryEngine::new(dir.store()?).with_index(!args.no_index);
+    let engine = QueryEngine::new(dir.store()?)
+        .with_index(!args.no_index)
+        .with_limits(limits.clone())?;
     let batches = engine
         .trace(&req)
         .await

@@ -6,12 +6,14 @@
 
 pub mod chain;
 pub mod checkpoint;
+pub mod compact;
 mod concurrent;
 pub mod datadir;
 pub mod error;
 pub mod keys;
 pub mod layout;
 pub mod location;
+pub mod manifest;
 pub mod partition;
 pub mod reindex;
 pub mod schema;

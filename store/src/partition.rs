@@ -99,12 +99,34 @@ pub fn to_parquet(batch: &RecordBatch) -> Result<Vec<u8>, StoreError> {
 
 /// Encodes a batch as a complete Parquet file in memory, with the row count of each row group.
 pub fn to_parquet_with_row_groups(batch: &RecordBatch) -> Result<(Vec<u8>, Vec<u64>), StoreError> {
+    encode(batch, writer_properties(batch.num_rows()))
+}
+
+/// Writer settings of compacted files. Sorted by `(subject_id, ts)`, their row-group and page
+/// statistics already locate a subject, and the lookup index serves actors and tickets, so they carry
+/// no bloom filters (which would cost ~1 byte per event and column).
+pub fn compacted_writer_properties() -> WriterProperties {
+    WriterProperties::builder()
+        .set_compression(Compression::ZSTD(ZstdLevel::try_new(3).unwrap_or_default()))
+        .set_statistics_enabled(EnabledStatistics::Page)
+        .set_max_row_group_row_count(Some(ROW_GROUP_ROWS))
+        // Small pages: a subject's rows are contiguous, so a row selection from the index (or the page
+        // statistics) decodes a few thousand rows instead of whole 1 MiB pages.
+        .set_data_page_row_count_limit(COMPACTED_PAGE_ROWS)
+        .set_created_by("iris".into())
+        .build()
+}
+
+/// Rows per data page in compacted files.
+pub const COMPACTED_PAGE_ROWS: usize = 4096;
+
+/// Encodes a batch with the given settings, returning the bytes and the row count of each row group.
+pub fn encode(
+    batch: &RecordBatch,
+    props: WriterProperties,
+) -> Result<(Vec<u8>, Vec<u64>), StoreError> {
     let mut out = Vec::with_capacity(batch.num_rows() * 48 + 4096);
-    let mut w = ArrowWriter::try_new(
-        &mut out,
-        batch.schema(),
-        Some(writer_properties(batch.num_rows())),
-    )?;
+    let mut w = ArrowWriter::try_new(&mut out, batch.schema(), Some(props))?;
     w.write(batch)?;
     let meta = w.close()?;
     let groups = meta

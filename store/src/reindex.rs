@@ -1,12 +1,12 @@
 //! The lookup indexes as derived data: their state against the seals, and `iris reindex`, which rebuilds
 //! them from the sealed partitions (never from a partition whose bytes differ from its seal).
 
-use crate::chain::read_chain;
 use crate::concurrent::{cores, map_bounded};
 use crate::error::StoreError;
 use crate::layout::index_path;
 use crate::location::StoreLocation;
-use crate::seal::{SealKind, sha256_hex};
+use crate::manifest::Manifest;
+use crate::seal::sha256_hex;
 use bytes::Bytes;
 use object_store::{ObjectStore, ObjectStoreExt, PutPayload};
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
@@ -73,28 +73,27 @@ enum Outcome {
 
 /// Rebuilds missing, stale or damaged indexes (every index when `all`).
 pub async fn reindex(loc: &StoreLocation, all: bool) -> Result<ReindexSummary, StoreError> {
-    let seals = read_chain(loc).await?;
-    let jobs: Vec<_> = seals
-        .into_iter()
-        .filter(|s| s.kind == SealKind::Events)
-        .map(|s| (loc.clone(), s))
+    let manifest = Manifest::read(loc).await?;
+    let jobs: Vec<_> = manifest
+        .event_files()
+        .map(|(path, f)| (loc.clone(), path.clone(), f.clone()))
         .collect();
-    let outcomes = map_bounded(jobs, cores(), |(loc, seal)| async move {
-        let index = loc.path(&index_path(&seal.path));
+    let outcomes = map_bounded(jobs, cores(), |(loc, path, file)| async move {
+        let index = loc.path(&index_path(&path));
         if !all
             && index_state(loc.store.as_ref(), &index).await?
-                == IndexState::Built(seal.sha256.clone())
+                == IndexState::Built(file.sha256.clone())
         {
             return Ok(Outcome::Kept);
         }
-        let bytes = match loc.store.get(&loc.path(&seal.path)).await {
+        let bytes = match loc.store.get(&loc.path(&path)).await {
             Ok(r) => r.bytes().await?,
             Err(object_store::Error::NotFound { .. }) => {
-                return Ok(Outcome::Refused(seal.path, "partition is gone".into()));
+                return Ok(Outcome::Refused(path, "partition is gone".into()));
             }
             Err(e) => return Err(StoreError::from(e)),
         };
-        let sha = seal.sha256.clone();
+        let sha = file.sha256.clone();
         let blob = tokio::task::spawn_blocking(move || {
             if sha256_hex(&bytes) != sha {
                 return Ok(None);
@@ -105,8 +104,8 @@ pub async fn reindex(loc: &StoreLocation, all: bool) -> Result<ReindexSummary, S
         .map_err(|e| StoreError::Other(format!("indexing task failed: {e}")))??;
         match blob {
             None => Ok(Outcome::Refused(
-                seal.path,
-                format!("bytes differ from seal #{} (run `iris verify`)", seal.n),
+                path,
+                format!("bytes differ from seal #{} (run `iris verify`)", file.seal),
             )),
             Some(blob) => {
                 loc.store.put(&index, PutPayload::from(blob)).await?;

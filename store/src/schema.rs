@@ -44,6 +44,19 @@ pub fn events_file_schema() -> SchemaRef {
     EVENTS.clone()
 }
 
+static COMPACTED: LazyLock<SchemaRef> = LazyLock::new(|| {
+    let mut fields: Vec<Field> = EVENTS.fields().iter().map(|f| f.as_ref().clone()).collect();
+    fields.extend(PARTITION_COLUMNS.map(|c| Field::new(c, DataType::Utf8, false)));
+    Arc::new(Schema::new(fields))
+});
+
+/// Columns of a compacted event file: those of an event partition, then `day` and `source` (stored,
+/// since a compacted file spans days and sources). The same names, types and order as the `events`
+/// table, so both kinds of files answer one schema.
+pub fn compacted_file_schema() -> SchemaRef {
+    COMPACTED.clone()
+}
+
 /// Columns of a rejection-log partition file.
 pub fn rejections_file_schema() -> SchemaRef {
     REJECTIONS.clone()

@@ -17,6 +17,20 @@ pub enum SealKind {
     Events,
     /// Refused records (`rejections/`): their sequence numbers are accounted for.
     Rejections,
+    /// Event partitions rewritten into larger sorted files (`compacted/`): names the digests of the
+    /// files it replaced and of the files it wrote.
+    Compaction,
+}
+
+/// A file named by a compaction seal.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FileDigest {
+    /// Path relative to the store prefix.
+    pub path: String,
+    /// SHA-256 of its bytes, hex.
+    pub sha256: String,
+    pub rows: u64,
+    pub bytes: u64,
 }
 
 /// One link of the chain.
@@ -40,6 +54,13 @@ pub struct Seal {
     #[serde(with = "ts_rfc3339")]
     pub sealed_at: i64,
     pub key_id: String,
+    /// Compaction seals only: the sealed files this one replaces (absent from other seals, so their signed
+    /// bytes are unchanged).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub replaced: Vec<FileDigest>,
+    /// Compaction seals only: the files written in their place.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub written: Vec<FileDigest>,
     /// ed25519 signature (hex) over [`Seal::signed_bytes`].
     #[serde(default)]
     pub signature: String,

@@ -6,8 +6,9 @@ use crate::chain::{self, ChainHead};
 use crate::concurrent::{cores, map_bounded};
 use crate::error::StoreError;
 use crate::keys::Signer;
-use crate::layout::{EVENTS, INDEX, REJECTIONS, index_path, nonce, partition_path};
+use crate::layout::{COMPACTED, EVENTS, INDEX, REJECTIONS, index_path, nonce, partition_path};
 use crate::location::StoreLocation;
+use crate::manifest::Manifest;
 use crate::partition::{events_batch, rejections_batch, to_parquet, to_parquet_with_row_groups};
 use crate::seal::{Seal, SealKind, sha256_hex};
 use futures::TryStreamExt;
@@ -50,6 +51,7 @@ pub fn sealed_state(seals: &[Seal]) -> Sequencer {
             match s.kind {
                 SealKind::Events => q.load_accepted(&s.source, *a, *b),
                 SealKind::Rejections => q.load_rejected(&s.source, *a, *b),
+                SealKind::Compaction => {}
             }
         }
     }
@@ -62,7 +64,7 @@ pub struct Sealer {
     signer: Signer,
     head: ChainHead,
     sealed: Sequencer,
-    sealed_paths: HashSet<String>,
+    manifest: Manifest,
 }
 
 /// A partition encoded and ready to be written and sealed.
@@ -86,7 +88,7 @@ impl Sealer {
         Ok(Sealer {
             head: ChainHead::after(&seals),
             sealed: sealed_state(&seals),
-            sealed_paths: seals.iter().map(|s| s.path.clone()).collect(),
+            manifest: Manifest::from_seals(&seals),
             loc,
             signer,
         })
@@ -100,6 +102,38 @@ impl Sealer {
     /// Number of seals in the chain.
     pub fn seal_count(&self) -> u64 {
         self.head.next
+    }
+
+    /// The live files, as of the last seal.
+    pub fn manifest(&self) -> &Manifest {
+        &self.manifest
+    }
+
+    /// The store this sealer appends to.
+    pub fn location(&self) -> &StoreLocation {
+        &self.loc
+    }
+
+    /// Numbers, links, signs and appends a seal, then records it. Returns it as written.
+    pub(crate) async fn append(&mut self, mut seal: Seal) -> Result<Seal, StoreError> {
+        seal.n = self.head.next;
+        seal.prev = self.head.prev.clone();
+        seal.sealed_at = chrono::Utc::now().timestamp_micros();
+        seal.sign(&self.signer);
+        chain::append(&self.loc, &seal).await?;
+        self.head = ChainHead {
+            next: seal.n + 1,
+            prev: seal.digest(),
+        };
+        for [a, b] in &seal.seq_ranges {
+            match seal.kind {
+                SealKind::Events => self.sealed.load_accepted(&seal.source, *a, *b),
+                SealKind::Rejections => self.sealed.load_rejected(&seal.source, *a, *b),
+                SealKind::Compaction => {}
+            }
+        }
+        self.manifest.apply(&seal);
+        Ok(seal)
     }
 
     /// Seals events and rejections; events a seal already covers are dropped.
@@ -182,39 +216,31 @@ impl Sealer {
         .into_iter()
         .collect::<Result<Vec<()>, _>>()?;
         for p in encoded {
-            let mut seal = Seal {
-                n: self.head.next,
-                kind: p.kind,
-                path: p.path.clone(),
-                day: p.day,
-                source: p.source.clone(),
-                rows: p.rows,
-                bytes: p.bytes.len() as u64,
-                seq_ranges: p.ranges.iter().map(|(a, b)| [a, b]).collect(),
-                sha256: p.sha256.clone(),
-                prev: self.head.prev.clone(),
-                sealed_at: chrono::Utc::now().timestamp_micros(),
-                key_id: String::new(),
-                signature: String::new(),
-            };
-            seal.sign(&self.signer);
-            chain::append(&self.loc, &seal).await?;
-            self.head = ChainHead {
-                next: seal.n + 1,
-                prev: seal.digest(),
-            };
-            for (a, b) in p.ranges.iter() {
-                match p.kind {
-                    SealKind::Events => self.sealed.load_accepted(&p.source, a, b),
-                    SealKind::Rejections => self.sealed.load_rejected(&p.source, a, b),
-                }
-            }
-            self.sealed_paths.insert(p.path);
+            let seal = self
+                .append(Seal {
+                    n: 0,
+                    kind: p.kind,
+                    path: p.path,
+                    day: p.day,
+                    source: p.source,
+                    rows: p.rows,
+                    bytes: p.bytes.len() as u64,
+                    seq_ranges: p.ranges.iter().map(|(a, b)| [a, b]).collect(),
+                    sha256: p.sha256,
+                    prev: String::new(),
+                    sealed_at: 0,
+                    key_id: String::new(),
+                    replaced: Vec::new(),
+                    written: Vec::new(),
+                    signature: String::new(),
+                })
+                .await?;
             summary.partitions += 1;
             summary.bytes += seal.bytes;
-            match p.kind {
-                SealKind::Events => summary.events += p.rows,
-                SealKind::Rejections => summary.rejections += p.rows,
+            match seal.kind {
+                SealKind::Events => summary.events += seal.rows,
+                SealKind::Rejections => summary.rejections += seal.rows,
+                SealKind::Compaction => {}
             }
         }
         Ok(summary)
@@ -261,12 +287,12 @@ impl Sealer {
     /// `quarantine/`. Only safe while the WAL still holds their events, i.e. at startup before sealing.
     pub async fn quarantine_unsealed(&self) -> Result<Vec<String>, StoreError> {
         let mut moved = Vec::new();
-        for dir in [EVENTS, REJECTIONS] {
+        for dir in [EVENTS, REJECTIONS, COMPACTED] {
             let prefix = self.loc.path(dir);
             let metas: Vec<_> = self.loc.store.list(Some(&prefix)).try_collect().await?;
             for m in metas {
                 let rel = self.loc.relative(&m.location);
-                if !self.sealed_paths.contains(&rel) {
+                if !self.manifest.is_named(&rel) {
                     let to = self.loc.path(&format!("quarantine/{rel}"));
                     self.loc.store.copy(&m.location, &to).await?;
                     self.loc.store.delete(&m.location).await?;
@@ -274,9 +300,9 @@ impl Sealer {
                 }
             }
         }
-        // Indexes of partitions no seal names are derived data of nothing: drop them.
+        // Indexes of files that are not live are derived data of nothing: drop them.
         let sealed_indexes: HashSet<String> =
-            self.sealed_paths.iter().map(|p| index_path(p)).collect();
+            self.manifest.files.keys().map(|p| index_path(p)).collect();
         let metas: Vec<_> = self
             .loc
             .store

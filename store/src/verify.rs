@@ -5,14 +5,15 @@ use crate::checkpoint::Checkpoint;
 use crate::concurrent::{cores, map_bounded};
 use crate::error::StoreError;
 use crate::keys::Keyring;
-use crate::layout::{EVENTS, REJECTIONS, index_path};
+use crate::layout::{COMPACTED, EVENTS, REJECTIONS, index_path};
 use crate::location::StoreLocation;
+use crate::manifest::Manifest;
 use crate::reindex::{IndexState, index_state};
 use crate::seal::{GENESIS, Seal, SealKind, sha256_hex};
 use futures::TryStreamExt;
 use iris_ingest::IntervalSet;
 use object_store::ObjectStoreExt;
-use std::collections::{BTreeMap, HashSet};
+use std::collections::BTreeMap;
 use std::fmt;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -52,6 +53,8 @@ pub enum FindingKind {
     IndexMissing,
     /// A lookup index was built from other bytes than the sealed partition's, or is damaged.
     IndexStale,
+    /// A compaction seal names a replaced file that was not live with those bytes, or changes the row count.
+    CompactionMismatch,
 }
 
 impl FindingKind {
@@ -74,6 +77,7 @@ impl FindingKind {
             FindingKind::Diverged => "DIVERGED",
             FindingKind::IndexMissing => "INDEX-MISSING",
             FindingKind::IndexStale => "INDEX-STALE",
+            FindingKind::CompactionMismatch => "COMPACTION-MISMATCH",
         }
     }
 }
@@ -237,34 +241,45 @@ pub async fn verify(
         }
     }
 
-    // 3. Every sealed partition: present, same bytes.
+    // 3. The live files (what the seals added, minus what compactions replaced, each compaction checked
+    //    against the files it names): present, same bytes, with their index.
+    let mut manifest = Manifest::default();
+    for seal in &seals {
+        for m in manifest.apply(seal) {
+            report.add(
+                FindingKind::CompactionMismatch,
+                format!("seal #{}", seal.n),
+                format!("{}: {}", m.path, m.why),
+            );
+        }
+    }
     let workers = cores();
-    let jobs: Vec<_> = seals
+    let jobs: Vec<_> = manifest
+        .files
         .iter()
-        .map(|s| {
-            let index = (s.kind == SealKind::Events).then(|| loc.path(&index_path(&s.path)));
+        .map(|(path, f)| {
+            let index = f.is_events().then(|| loc.path(&index_path(path)));
             (
                 loc.store.clone(),
-                loc.path(&s.path),
+                loc.path(path),
                 index,
-                s.n,
-                s.path.clone(),
+                path.clone(),
                 progress.clone(),
             )
         })
         .collect();
-    type Check = (u64, String, Option<String>, Option<IndexState>);
+    type Check = (String, Option<String>, Option<IndexState>);
     let checks: Vec<Check> = map_bounded(
         jobs,
         workers * 2,
-        |(store, full, index, n, rel, progress)| async move {
+        |(store, full, index, rel, progress)| async move {
             let index = match index {
                 Some(path) => Some(index_state(store.as_ref(), &path).await?),
                 None => None,
             };
             let bytes = match store.get(&full).await {
                 Ok(r) => r.bytes().await?,
-                Err(object_store::Error::NotFound { .. }) => return Ok((n, rel, None, index)),
+                Err(object_store::Error::NotFound { .. }) => return Ok((rel, None, index)),
                 Err(e) => return Err(StoreError::from(e)),
             };
             let len = bytes.len() as u64;
@@ -272,19 +287,19 @@ pub async fn verify(
                 .await
                 .map_err(|e| StoreError::Other(format!("hashing task failed: {e}")))?;
             progress.fetch_add(len, Ordering::Relaxed);
-            Ok::<_, StoreError>((n, rel, Some(digest), index))
+            Ok::<_, StoreError>((rel, Some(digest), index))
         },
     )
     .await?
     .into_iter()
     .collect::<Result<_, _>>()?;
-    let by_n: BTreeMap<u64, &Seal> = seals.iter().map(|s| (s.n, s)).collect();
-    let mut checks = checks;
-    checks.sort_by_key(|c| c.0);
-    for (n, path, digest, index) in checks {
-        let Some(seal) = by_n.get(&n) else { continue };
+    for (path, digest, index) in checks {
+        let Some(file) = manifest.files.get(&path) else {
+            continue;
+        };
+        let n = file.seal;
         report.partitions += 1;
-        report.bytes += seal.bytes;
+        report.bytes += file.bytes;
         // The index is judged against the seal, not the file: a tampered partition with a good index is
         // CHANGED, an untouched partition with a bad index is only an index problem.
         match index {
@@ -293,7 +308,7 @@ pub async fn verify(
                 index_path(&path),
                 "no lookup index for this sealed partition (derived data: `iris reindex` rebuilds it)",
             ),
-            Some(IndexState::Built(from)) if from != seal.sha256 => report.add(
+            Some(IndexState::Built(from)) if from != file.sha256 => report.add(
                 FindingKind::IndexStale,
                 index_path(&path),
                 "built from other bytes than the sealed partition (`iris reindex` rebuilds it)",
@@ -311,12 +326,12 @@ pub async fn verify(
                 path,
                 format!("sealed by seal #{n}, no longer in the store"),
             ),
-            Some(d) if d != seal.sha256 => report.add(
+            Some(d) if d != file.sha256 => report.add(
                 FindingKind::Changed,
                 path,
                 format!(
                     "bytes differ from seal #{n} (sha256 {} sealed, {} found)",
-                    &seal.sha256[..16],
+                    &file.sha256[..16.min(file.sha256.len())],
                     &d[..16]
                 ),
             ),
@@ -324,9 +339,9 @@ pub async fn verify(
         }
     }
 
-    // 4. Partition files nobody sealed.
-    let sealed: HashSet<&str> = seals.iter().map(|s| s.path.as_str()).collect();
-    for dir in [EVENTS, REJECTIONS] {
+    // 4. Partition files nobody sealed. (Files a compaction replaced but an interrupted run left behind
+    //    are named by their seals; no query reads them and the next compaction deletes them.)
+    for dir in [EVENTS, REJECTIONS, COMPACTED] {
         let prefix = loc.path(dir);
         let mut found: Vec<String> = loc
             .store
@@ -336,7 +351,7 @@ pub async fn verify(
             .await?;
         found.sort();
         for rel in found {
-            if !sealed.contains(rel.as_str()) {
+            if !manifest.is_named(&rel) {
                 report.add(
                     FindingKind::Unsealed,
                     rel,
@@ -348,7 +363,7 @@ pub async fn verify(
 
     // 5. Sequence numbers per source: stored or refused, each once, no holes.
     let mut per_source: BTreeMap<&str, IntervalSet> = BTreeMap::new();
-    for seal in &seals {
+    for seal in seals.iter().filter(|s| s.kind != SealKind::Compaction) {
         let set = per_source.entry(seal.source.as_str()).or_default();
         for [a, b] in &seal.seq_ranges {
             if seal.kind == SealKind::Events && set.overlaps(*a, *b) {

@@ -32,6 +32,20 @@ impl ApiError {
     }
 }
 
+impl From<iris_query::QueryError> for ApiError {
+    /// A query's failure: the limits are the server's (503, 504), anything else is the query's (400).
+    fn from(e: iris_query::QueryError) -> ApiError {
+        use iris_query::QueryError;
+        let status = match &e {
+            QueryError::Timeout(_) => StatusCode::GATEWAY_TIMEOUT,
+            QueryError::Busy(_) => StatusCode::SERVICE_UNAVAILABLE,
+            QueryError::Memory { .. } => StatusCode::INSUFFICIENT_STORAGE,
+            _ => StatusCode::BAD_REQUEST,
+        };
+        ApiError::new(status, e.user_message())
+    }
+}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         (

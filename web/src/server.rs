@@ -52,6 +52,10 @@ pub struct ServerConfig {
     pub seal_interval: Duration,
     /// Seal early once this many events are waiting.
     pub seal_threshold: u64,
+    /// Memory, spill, timeout and concurrency bounds of queries.
+    pub query_limits: iris_query::QueryLimits,
+    /// Answer without the lookup indexes (plain DataFusion; for comparisons only).
+    pub no_index: bool,
 }
 
 /// Builds the router.
@@ -104,7 +108,9 @@ pub async fn serve(
     let warehouse = Arc::new(warehouse);
     let state = Arc::new(AppState {
         tokens: TokenStore::new(&warehouse.dir.tokens_path()),
-        query: QueryEngine::new(warehouse.loc.clone()),
+        query: QueryEngine::new(warehouse.loc.clone())
+            .with_index(!config.no_index)
+            .with_limits(config.query_limits.clone())?,
         warehouse: warehouse.clone(),
         committer: Some(committer.clone()),
         sealer_wakeup: Notify::new(),

@@ -29,11 +29,7 @@ pub async fn post_sql(
     let Json(req) = body.map_err(|e| {
         ApiError::bad_request(format!("expected {{\"sql\": \"…\"}}: {}", e.body_text()))
     })?;
-    let batches = state
-        .query
-        .sql(&req.sql)
-        .await
-        .map_err(|e| ApiError::bad_request(e.user_message()))?;
+    let batches = state.query.sql(&req.sql).await.map_err(ApiError::from)?;
     let columns: Vec<String> = batches
         .first()
         .map(|b| {

@@ -58,11 +58,7 @@ pub async fn get_trace(
         to: p.to,
         limit: Some(limit + 1),
     };
-    let batches = state
-        .query
-        .trace(&req)
-        .await
-        .map_err(|e| ApiError::bad_request(e.user_message()))?;
+    let batches = state.query.trace(&req).await.map_err(ApiError::from)?;
     let rows =
         iris_query::to_json_rows(&batches).map_err(|e| ApiError::bad_request(e.user_message()))?;
     let mut rows = rows.as_array().cloned().unwrap_or_default();
