@@ -116,15 +116,8 @@ enum Command {
     Serve(cmd::serve::ServeArgs),
     /// Write synthetic events (JSON lines) with a fixed seed.
     Gen(cmd::gen_events::GenArgs),
-    /// Create an API token and print it (shown once).
-    Token {
-        /// admin or collector.
-        #[arg(long)]
-        role: iris_web::Role,
-        /// The source a collector token may push events for.
-        #[arg(long)]
-        source: Option<String>,
-    },
+    /// Create an API token and print it (shown once), list tokens, or revoke one.
+    Token(cmd::token::TokenArgs),
 }
 
 fn main() {

@@ -12,6 +12,49 @@ pub const PORTAL_MAPPING: &str = include_str!("../data-samples/formats/portal-cs
 pub const LEGACY_TXT: &str = include_str!("../data-samples/legacy-export.txt");
 pub const LEGACY_MAPPING: &str = include_str!("../data-samples/formats/legacy-semicolon.toml");
 
+/// The demo's access files (directory and policies), by path under DATA/access.
+pub const ACCESS_FILES: [(&str, &str); 6] = [
+    (
+        "directory/institutions.csv",
+        include_str!("../data-samples/access/directory/institutions.csv"),
+    ),
+    (
+        "directory/users.csv",
+        include_str!("../data-samples/access/directory/users.csv"),
+    ),
+    (
+        "directory/supervision.csv",
+        include_str!("../data-samples/access/directory/supervision.csv"),
+    ),
+    (
+        "policies/deliberations.toml",
+        include_str!("../data-samples/access/policies/deliberations.toml"),
+    ),
+    (
+        "policies/citizen.toml",
+        include_str!("../data-samples/access/policies/citizen.toml"),
+    ),
+    (
+        "policies/projects.toml",
+        include_str!("../data-samples/access/policies/projects.toml"),
+    ),
+];
+
+/// Writes the demo's access files under `dir` unless they are there already.
+pub fn install_access_files(dir: &std::path::Path) -> anyhow::Result<bool> {
+    if dir.exists() {
+        return Ok(false);
+    }
+    for (rel, text) in ACCESS_FILES {
+        let path = dir.join(rel);
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent)?;
+        }
+        std::fs::write(&path, text)?;
+    }
+    Ok(true)
+}
+
 /// Every sample: name, format, content.
 pub fn all() -> anyhow::Result<Vec<(&'static str, Format, &'static str)>> {
     Ok(vec![

@@ -30,6 +30,9 @@ pub struct Batch {
     pub events: Vec<(u64, Event)>,
     /// Records already refused by validation.
     pub rejections: Vec<Rejection>,
+    /// Number the events here, each taking the next `source_seq` of its source (Iris's own audit
+    /// events, which have no collector to number them).
+    pub assign_seq: bool,
 }
 
 /// What became of a batch.
@@ -201,7 +204,10 @@ pub fn admit_batch(seq: &mut Sequencer, batch: Batch) -> (WalRecord, BatchOutcom
         rejections: batch.rejections,
     };
     let mut outcome = BatchOutcome::default();
-    for (line, event) in batch.events {
+    for (line, mut event) in batch.events {
+        if batch.assign_seq {
+            event.source_seq = seq.next(&event.source);
+        }
         match seq.admit(&event.source, event.source_seq) {
             Admission::Accept => {
                 outcome.accepted += 1;

@@ -37,8 +37,9 @@ code_enum!(
     ActorKind { Person = "person", Application = "application" }
 );
 code_enum!(
-    /// Which number `subject_id` is.
-    SubjectKind { Niss = "niss", Bce = "bce", Onss = "onss" }
+    /// Which number `subject_id` is. `query` is for Iris's own audit events only: `subject_id` then
+    /// holds what was searched for (a trace key, a query); no collector may send it.
+    SubjectKind { Niss = "niss", Bce = "bce", Onss = "onss", Query = "query" }
 );
 code_enum!(
     /// What was done with the data.

@@ -344,7 +344,7 @@ mod tests {
             match e.subject_kind {
                 SubjectKind::Niss => assert!(is_valid_niss(&e.subject_id)),
                 SubjectKind::Bce => assert!(is_valid_bce(&e.subject_id)),
-                SubjectKind::Onss => {}
+                SubjectKind::Onss | SubjectKind::Query => {}
             }
             let prev = last
                 .insert(&e.source, (e.source_seq, e.ts))

@@ -192,6 +192,14 @@ impl Sequencer {
             .is_some_and(|s| s.accepted.contains(seq))
     }
 
+    /// The number after the highest one stored or refused for `source` (1 for a new source).
+    pub fn next(&self, source: &str) -> u64 {
+        self.sources
+            .get(source)
+            .and_then(SourceState::highest)
+            .map_or(1, |h| h + 1)
+    }
+
     /// The state of one source, if known.
     pub fn source(&self, source: &str) -> Option<&SourceState> {
         self.sources.get(source)

@@ -143,10 +143,21 @@ impl Validator {
         )?;
         let result = code("result", raw.result, Outcome::parse, Outcome::choices)?;
         let subject_id = text("subject_id", raw.subject_id)?;
+        if subject_kind == SubjectKind::Query {
+            return Err(format!(
+                "subject_kind `query` is reserved for Iris's own audit events (use {})",
+                SubjectKind::ALL[..3]
+                    .iter()
+                    .map(|k| k.as_str())
+                    .collect::<Vec<_>>()
+                    .join(" | ")
+            ));
+        }
         let valid = match subject_kind {
             SubjectKind::Niss => is_valid_niss(&subject_id),
             SubjectKind::Bce => is_valid_bce(&subject_id),
             SubjectKind::Onss => is_valid_onss(&subject_id),
+            SubjectKind::Query => false,
         };
         if !valid {
             let rule = match subject_kind {
@@ -154,7 +165,7 @@ impl Validator {
                 SubjectKind::Bce => {
                     "10 digits starting with 0 or 1, check digits 97 − (first eight mod 97)"
                 }
-                SubjectKind::Onss => "5 to 10 digits",
+                SubjectKind::Onss | SubjectKind::Query => "5 to 10 digits",
             };
             return Err(format!(
                 "subject_id `{subject_id}` is not a valid {} number ({rule})",
@@ -175,6 +186,11 @@ impl Validator {
         if !is_token(&source) {
             return Err(format!(
                 "source `{source}` must be a lowercase code of letters, digits, `-` or `_`"
+            ));
+        }
+        if source == OWN_SOURCE {
+            return Err(format!(
+                "source `{OWN_SOURCE}` is reserved for Iris's own audit events"
             ));
         }
         let source_seq = raw.source_seq.ok_or_else(|| missing("source_seq"))?;
@@ -199,6 +215,9 @@ impl Validator {
         })
     }
 }
+
+/// The source of Iris's own audit events (who queried what): no collector may use it.
+pub const OWN_SOURCE: &str = "iris";
 
 /// A lowercase code usable in a path: `[a-z0-9_-]{1,64}`.
 pub fn is_token(s: &str) -> bool {
@@ -320,6 +339,8 @@ mod tests {
             ),
             (GOOD[..40].to_string(), "malformed JSON"),
             (GOOD.replace("\"hub\"", "\"../etc\""), "source `../etc`"),
+            (GOOD.replace("\"hub\"", "\"iris\""), "reserved for Iris"),
+            (GOOD.replace("\"niss\"", "\"query\""), "reserved for Iris"),
             (
                 GOOD.replace("\"ok\"", "\"ok\",\"error_code\":\"E1\""),
                 "only allowed when result is nok",

@@ -4,18 +4,23 @@ use crate::heavy_executor::HeavyExecutor;
 use crate::index_cache::IndexCache;
 use crate::limits::QueryLimits;
 use crate::live_files::LiveFiles;
+use crate::scope::{RowScope, own_events};
 use crate::sealed_table::SealedTable;
 use datafusion::arrow::datatypes::DataType;
 use datafusion::arrow::record_batch::RecordBatch;
+use datafusion::catalog::TableProvider;
 use datafusion::dataframe::DataFrame;
 use datafusion::datasource::file_format::parquet::ParquetFormat;
 use datafusion::datasource::listing::{
     ListingOptions, ListingTable, ListingTableConfig, ListingTableUrl,
 };
+use datafusion::datasource::{ViewTable, provider_as_source};
 use datafusion::error::DataFusionError;
 use datafusion::execution::context::{SQLOptions, SessionConfig, SessionContext};
 use datafusion::execution::runtime_env::RuntimeEnv;
+use datafusion::logical_expr::LogicalPlanBuilder;
 use datafusion::physical_plan::{ExecutionPlan, collect};
+use datafusion::prelude::col;
 use iris_store::StoreLocation;
 use iris_store::layout::COMPACTED_PARTITION_COLUMNS;
 use iris_store::layout::{COMPACTED, EVENTS, REJECTIONS};
@@ -124,10 +129,18 @@ impl QueryEngine {
         self
     }
 
-    /// A fresh session with `events` and `rejections` registered (it lists the current partitions,
+    /// A fresh session with `events` (the network's), `audit` (Iris's own: who asked what) and
+    /// `rejections` registered (it lists the current partitions,
     /// so every query sees everything sealed before it started).
     pub fn context(&self) -> Result<SessionContext, QueryError> {
-        let mut config = SessionConfig::new().with_information_schema(true);
+        self.context_within(None)
+    }
+
+    /// A session for a principal: with a scope, `events` is a view holding only the rows (and
+    /// columns) of the scope, the unscoped table has no name, and there is no `rejections` table and
+    /// no `information_schema`.
+    pub fn context_within(&self, scope: Option<&RowScope>) -> Result<SessionContext, QueryError> {
+        let mut config = SessionConfig::new().with_information_schema(scope.is_none());
         // Evaluate filters while decoding, so only matching rows of a page are materialised.
         config.options_mut().execution.parquet.pushdown_filters = true;
         config.options_mut().execution.parquet.reorder_filters = true;
@@ -148,7 +161,18 @@ impl QueryEngine {
             self.live.clone(),
             self.use_index.then(|| self.cache.clone()),
         );
-        ctx.register_table("events", Arc::new(events))?;
+        let events: Arc<dyn TableProvider> = Arc::new(events);
+        if let Some(scope) = scope {
+            ctx.register_table("events", scoped_view(events, scope)?)?;
+            return Ok(ctx);
+        }
+        // The administrator sees the network's events in `events`, Iris's own in `audit`.
+        ctx.register_table("events", scoped_view(events.clone(), &RowScope::default())?)?;
+        let own = RowScope {
+            own_events: true,
+            ..RowScope::default()
+        };
+        ctx.register_table("audit", scoped_view(events, &own)?)?;
         let rejections = SealedTable::new(
             self.listing(REJECTIONS, rejections_file_schema(), &PARTITION_COLUMNS)?,
             None,
@@ -184,7 +208,16 @@ impl QueryEngine {
 
     /// Runs one read-only statement (no DDL, no DML, no `SET`) and collects the answer.
     pub async fn sql(&self, sql: &str) -> Result<Vec<RecordBatch>, QueryError> {
-        let ctx = self.context()?;
+        self.sql_within(sql, None).await
+    }
+
+    /// [`QueryEngine::sql`] within a principal's scope (`None`: everything).
+    pub async fn sql_within(
+        &self,
+        sql: &str,
+        scope: Option<&RowScope>,
+    ) -> Result<Vec<RecordBatch>, QueryError> {
+        let ctx = self.context_within(scope)?;
         let options = SQLOptions::new()
             .with_allow_ddl(false)
             .with_allow_dml(false)
@@ -253,6 +286,23 @@ impl QueryEngine {
             _ => QueryError::DataFusion(e),
         }
     }
+}
+
+/// `events` restricted to a scope: a view over the sealed table that the optimizer inlines, so the
+/// scope's filter is pushed into the scan (and served by the lookup index) like the query's own.
+fn scoped_view(
+    events: Arc<dyn TableProvider>,
+    scope: &RowScope,
+) -> Result<Arc<dyn TableProvider>, QueryError> {
+    let mut plan = LogicalPlanBuilder::scan("events", provider_as_source(events), None)?
+        .filter(own_events(scope.own_events))?;
+    if let Some(filter) = scope.filter() {
+        plan = plan.filter(filter)?;
+    }
+    if let Some(columns) = &scope.columns {
+        plan = plan.project(columns.iter().map(|c| col(c.as_str())))?;
+    }
+    Ok(Arc::new(ViewTable::new(plan.build()?, None)))
 }
 
 /// Whether the lookup index narrows some scan of the plan (then it reads little and is not heavy).

@@ -11,10 +11,12 @@ pub mod index_cache;
 pub mod limits;
 pub mod live_files;
 pub mod output;
+pub mod scope;
 pub mod sealed_table;
 pub mod trace;
 
 pub use engine::{QueryEngine, QueryError};
 pub use limits::QueryLimits;
 pub use output::{OutputFormat, render, to_json_rows};
+pub use scope::{EventFacts, RowScope};
 pub use trace::{TraceKey, TraceRequest};

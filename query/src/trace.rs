@@ -2,6 +2,7 @@
 //! DataFrame API (no SQL text is assembled from user input), so the lookup index and day pruning apply.
 
 use crate::engine::{QueryEngine, QueryError};
+use crate::scope::RowScope;
 use datafusion::arrow::record_batch::RecordBatch;
 use datafusion::prelude::{col, lit};
 
@@ -59,8 +60,17 @@ pub fn trace_columns() -> Vec<String> {
 impl QueryEngine {
     /// Runs a trace.
     pub async fn trace(&self, req: &TraceRequest) -> Result<Vec<RecordBatch>, QueryError> {
+        self.trace_within(req, None).await
+    }
+
+    /// A trace within a principal's scope (`None`: everything). Columns the scope hides are left out.
+    pub async fn trace_within(
+        &self,
+        req: &TraceRequest,
+        scope: Option<&RowScope>,
+    ) -> Result<Vec<RecordBatch>, QueryError> {
         let started = std::time::Instant::now();
-        let ctx = self.context()?;
+        let ctx = self.context_within(scope)?;
         let mut df = ctx
             .table("events")
             .await?
@@ -76,6 +86,7 @@ impl QueryEngine {
                 &trace_columns()
                     .iter()
                     .map(String::as_str)
+                    .filter(|c| visible(scope, c))
                     .collect::<Vec<_>>(),
             )?
             .sort(vec![
@@ -85,4 +96,11 @@ impl QueryEngine {
             .limit(0, req.limit)?;
         self.collect(df, started).await
     }
+}
+
+/// Whether a scope shows a column.
+fn visible(scope: Option<&RowScope>, column: &str) -> bool {
+    scope
+        .and_then(|s| s.columns.as_ref())
+        .is_none_or(|cols| cols.iter().any(|c| c == column))
 }

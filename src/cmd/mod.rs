@@ -3,6 +3,7 @@
 pub mod gen_events;
 pub mod import;
 pub mod serve;
+pub mod token;
 pub mod trace;
 
 use crate::Command;
@@ -40,7 +41,7 @@ pub async fn run(command: Command, dir: DataDir, limits: iris_query::QueryLimits
         Command::Serve(args) => serve::run(dir, args, limits).await,
         Command::Trace(args) => trace::run(&dir, args, &limits).await,
         Command::Gen(args) => gen_events::run(args),
-        Command::Token { role, source } => token(&dir, role, source),
+        Command::Token(args) => token::run(&dir, args),
     };
     match result {
         Ok(()) => 0,
@@ -59,22 +60,6 @@ fn keygen(dir: &DataDir, id: Option<String>) -> anyhow::Result<()> {
         info.id, info.public_key
     );
     println!("keyring: {}", dir.keys().keyring_path().display());
-    Ok(())
-}
-
-fn token(dir: &DataDir, role: iris_web::Role, source: Option<String>) -> anyhow::Result<()> {
-    dir.create()?;
-    let (record, secret) = iris_web::TokenStore::new(&dir.tokens_path()).create(role, source)?;
-    eprintln!(
-        "token {} for role {:?}{} (shown once, keep it secret):",
-        record.id,
-        record.role,
-        record
-            .source
-            .map(|s| format!(" of source {s}"))
-            .unwrap_or_default()
-    );
-    println!("{secret}");
     Ok(())
 }
 

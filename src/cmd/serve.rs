@@ -1,6 +1,7 @@
 //! `iris serve`: the HTTP API; with `--demo`, a ready-to-try instance on the sample data.
 
 use crate::cmd::import::{Input, import, open_warehouse, print_totals};
+use iris_access::NewToken;
 use iris_web::{Role, ServerConfig, TokenStore};
 use std::io::Write;
 use std::net::SocketAddr;
@@ -55,11 +56,23 @@ pub async fn run(
             eprint!("demo: sample data: ");
             print_totals(&totals, started.elapsed().as_secs_f64());
         }
+        if crate::samples::install_access_files(&dir.root.join("access"))? {
+            eprintln!(
+                "demo: directory and policies written to {}",
+                dir.root.join("access").display()
+            );
+        }
         let tokens = TokenStore::new(&dir.tokens_path());
-        let (_, admin) = tokens.create(Role::Admin, None)?;
-        let (_, collector) = tokens.create(Role::Collector, Some("demo".into()))?;
-        println!("demo admin token:     {admin}");
-        println!("demo collector token: {collector}   (source `demo`)");
+        println!("demo tokens (one per role; see README \"Who may see what\"):");
+        for (role, principal, source, what) in DEMO_PRINCIPALS {
+            let (_, secret) = tokens.create(NewToken {
+                role,
+                principal: principal.map(str::to_owned),
+                source: source.map(str::to_owned),
+                expires_in_days: Some(30),
+            })?;
+            println!("  {:<10} {secret}   {what}", role.as_str());
+        }
     }
     let config = ServerConfig {
         listen: args.listen,
@@ -67,6 +80,7 @@ pub async fn run(
         seal_threshold: args.seal_threshold.max(1),
         query_limits,
         no_index: args.no_index,
+        access_dir: dir.root.join("access"),
     };
     iris_web::serve(wh, config, |addr| {
         println!("Iris listening on http://{addr}");
@@ -76,3 +90,44 @@ pub async fn run(
     .await
     .map_err(|e| anyhow::anyhow!("{e}"))
 }
+
+/// The demo's principals: role, principal, source, what the token shows.
+const DEMO_PRINCIPALS: [(Role, Option<&str>, Option<&str>, &str); 7] = [
+    (Role::Admin, Some("demo-admin"), None, "everything"),
+    (
+        Role::Collector,
+        None,
+        Some("demo"),
+        "POST /v1/events for source `demo`",
+    ),
+    (
+        Role::Adviser,
+        Some("ADV0003"),
+        None,
+        "security adviser of onem0003: its users' events",
+    ),
+    (
+        Role::Inspector,
+        Some("INS0005"),
+        None,
+        "inspector of insp0005: deliberation=CSSS/04/032&case=PV-2025-0042",
+    ),
+    (
+        Role::Citizen,
+        Some("30010100124"),
+        None,
+        "GET /v1/me/consultations (the last 6 months)",
+    ),
+    (
+        Role::Researcher,
+        Some("LM-2025-01"),
+        None,
+        "aggregates of the labour-market tables only",
+    ),
+    (
+        Role::Auditor,
+        Some("demo-auditor"),
+        None,
+        "Iris's own audit events (who asked what)",
+    ),
+];

@@ -9,6 +9,8 @@ use axum::response::{IntoResponse, Response};
 pub struct ApiError {
     pub status: StatusCode,
     pub message: String,
+    /// The policies that decided a refusal.
+    pub policies: Vec<String>,
 }
 
 impl ApiError {
@@ -16,6 +18,14 @@ impl ApiError {
         ApiError {
             status,
             message: message.into(),
+            policies: Vec::new(),
+        }
+    }
+    /// A refusal by the decision point: 403 with the reason and the deciding policies.
+    pub fn denied(message: impl Into<String>, policies: Vec<String>) -> ApiError {
+        ApiError {
+            policies,
+            ..ApiError::forbidden(message)
         }
     }
     pub fn bad_request(message: impl Into<String>) -> ApiError {
@@ -50,7 +60,11 @@ impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         (
             self.status,
-            Json(serde_json::json!({ "error": self.message })),
+            Json(if self.policies.is_empty() {
+                serde_json::json!({ "error": self.message })
+            } else {
+                serde_json::json!({ "error": self.message, "policies": self.policies })
+            }),
         )
             .into_response()
     }

@@ -3,13 +3,13 @@
 
 use crate::error::ApiError;
 use crate::server::AppState;
-use crate::tokens::Role;
 use axum::Json;
 use axum::body::Body;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use bytes::{Bytes, BytesMut};
 use futures::StreamExt;
+use iris_access::Role;
 use iris_ingest::commit::{Batch, BatchOutcome};
 use iris_ingest::formats::jsonl;
 use iris_ingest::{Rejection, Validator};
@@ -61,8 +61,9 @@ pub async fn post_events(
 ) -> Result<Json<IngestAnswer>, ApiError> {
     let who = state.authenticate(&headers)?;
     if who.role != Role::Collector {
-        return Err(ApiError::forbidden(
+        return Err(ApiError::denied(
             "only a collector token may push events (iris token --role collector --source S)",
+            vec![format!("role:{}", who.role)],
         ));
     }
     let source = who.source.clone().unwrap_or_default();

@@ -1,14 +1,18 @@
-//! Iris web: the HTTP API (axum) over the ingest, store and query layers.
+//! Iris web: the HTTP API (axum) over the ingest, store and query layers, behind access control.
 //!
-//! `tokens` authenticates bearer tokens; `ingest_api` takes batches of events from collectors;
-//! `sql_api` answers SQL for admins; `server` assembles the router and the background sealer.
+//! `guard` authenticates, asks the decision point and logs every request into the chain (`audit`);
+//! `ingest_api` takes batches of events from collectors; `sql_api`, `trace_api` and `me_api` answer
+//! within the caller's scope; `server` assembles the router, the background sealer and the policy
+//! watcher.
 
+pub mod audit;
 pub mod error;
+pub mod guard;
 pub mod ingest_api;
+pub mod me_api;
 pub mod server;
 pub mod sql_api;
-pub mod tokens;
 pub mod trace_api;
 
+pub use iris_access::{Principal, Role, TokenStore};
 pub use server::{ServerConfig, serve};
-pub use tokens::{Principal, Role, TokenStore};

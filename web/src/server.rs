@@ -1,12 +1,13 @@
 //! The HTTP server: router, shared state, the background sealer and graceful shutdown.
 
+use crate::audit::{self, Actor, AuditRecord};
 use crate::error::ApiError;
-use crate::tokens::{Principal, Role, TokenStore};
-use crate::{ingest_api, sql_api, trace_api};
+use crate::{ingest_api, me_api, sql_api, trace_api};
 use axum::extract::{DefaultBodyLimit, State};
 use axum::http::HeaderMap;
 use axum::routing::{get, post};
 use axum::{Json, Router};
+use iris_access::{AccessControl, AuthError, Principal, Role, TokenStore};
 use iris_ingest::commit::Committer;
 use iris_query::QueryEngine;
 use iris_store::warehouse::Warehouse;
@@ -18,6 +19,8 @@ use tokio::sync::Notify;
 /// Shared by every request.
 pub struct AppState {
     pub tokens: TokenStore,
+    /// Directory and policies (information and administration points) and the decision point.
+    pub access: AccessControl,
     pub query: QueryEngine,
     pub warehouse: Arc<Warehouse>,
     pub committer: Option<Committer>,
@@ -38,9 +41,10 @@ impl AppState {
         let token = value
             .strip_prefix("Bearer ")
             .ok_or_else(|| ApiError::unauthorized("expected `Authorization: Bearer <token>`"))?;
-        self.tokens
-            .authenticate(token.trim())
-            .ok_or_else(|| ApiError::unauthorized("unknown or revoked token"))
+        self.tokens.authenticate(token.trim()).map_err(|e| match e {
+            AuthError::Unknown => ApiError::unauthorized("unknown token"),
+            other => ApiError::unauthorized(other.to_string()),
+        })
     }
 }
 
@@ -56,6 +60,8 @@ pub struct ServerConfig {
     pub query_limits: iris_query::QueryLimits,
     /// Answer without the lookup indexes (plain DataFusion; for comparisons only).
     pub no_index: bool,
+    /// The access files: `directory/*.csv` and `policies/*.toml`.
+    pub access_dir: std::path::PathBuf,
 }
 
 /// Builds the router.
@@ -65,6 +71,8 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/v1/events", post(ingest_api::post_events))
         .route("/v1/sql", post(sql_api::post_sql))
         .route("/v1/trace", get(trace_api::get_trace))
+        .route("/v1/me", get(me_api::get_me))
+        .route("/v1/me/consultations", get(me_api::get_consultations))
         .route("/v1/seal", post(seal))
         // `/v1/events` reads its body itself (limit, JSON reason); this bounds the other routes.
         .layer(DefaultBodyLimit::max(1 << 20))
@@ -78,15 +86,24 @@ async fn health(State(state): State<Arc<AppState>>) -> Json<serde_json::Value> {
         .as_ref()
         .map(Committer::pending_events)
         .unwrap_or(0);
-    Json(serde_json::json!({ "status": "ok", "seals": seals, "pending_events": pending }))
+    Json(serde_json::json!({
+        "status": "ok",
+        "seals": seals,
+        "pending_events": pending,
+        "access_error": state.access.last_error(),
+    }))
 }
 
 async fn seal(
     State(state): State<Arc<AppState>>,
     headers: HeaderMap,
 ) -> Result<Json<serde_json::Value>, ApiError> {
-    if state.authenticate(&headers)?.role != Role::Admin {
-        return Err(ApiError::forbidden("only an admin token may seal"));
+    let who = state.authenticate(&headers)?;
+    if who.role != Role::Admin {
+        return Err(ApiError::denied(
+            "only an admin token may seal",
+            vec![format!("role:{}", who.role)],
+        ));
     }
     let s = state
         .warehouse
@@ -106,8 +123,20 @@ pub async fn serve(
 ) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
     let committer = warehouse.start_committer().await?;
     let warehouse = Arc::new(warehouse);
+    let access = match AccessControl::open(&config.access_dir) {
+        Ok(a) => a,
+        Err(e) if !config.access_dir.exists() => {
+            tracing::warn!(
+                "no access files in {} ({e}): only admin, auditor and collector tokens can act until they appear",
+                config.access_dir.display()
+            );
+            AccessControl::empty(&config.access_dir)
+        }
+        Err(e) => return Err(format!("access files: {e}").into()),
+    };
     let state = Arc::new(AppState {
         tokens: TokenStore::new(&warehouse.dir.tokens_path()),
+        access,
         query: QueryEngine::new(warehouse.loc.clone())
             .with_index(!config.no_index)
             .with_limits(config.query_limits.clone())?,
@@ -140,10 +169,23 @@ pub async fn serve(
             }
         }
     });
+    let watcher_state = state.clone();
+    let watcher = tokio::spawn(async move {
+        // A change to a policy or directory file is itself an event of the chain.
+        // The versions in force at start are logged first.
+        loop {
+            watcher_state.access.refresh();
+            for change in watcher_state.access.take_changes() {
+                log_policy_change(&watcher_state, &change).await;
+            }
+            tokio::time::sleep(Duration::from_secs(2)).await;
+        }
+    });
     axum::serve(listener, router(state.clone()))
         .with_graceful_shutdown(shutdown_signal())
         .await?;
     sealer.abort();
+    watcher.abort();
     let s = warehouse.seal_now().await?;
     tracing::info!(
         "sealed {} events in {} partitions at shutdown",
@@ -151,6 +193,25 @@ pub async fn serve(
         s.partitions
     );
     Ok(())
+}
+
+async fn log_policy_change(state: &AppState, change: &iris_access::FileChange) {
+    let Some(committer) = &state.committer else {
+        return;
+    };
+    let record = AuditRecord {
+        actor: Actor::System,
+        institution: None,
+        kind: "policy",
+        operation: iris_ingest::Operation::Modify,
+        search: format!("{} sha256={}", change.file, change.sha256),
+        purpose: None,
+        outcome: Ok(0),
+    };
+    match audit::log(committer, record).await {
+        Ok(()) => tracing::info!("access file changed: {} (logged)", change.file),
+        Err(e) => tracing::error!("access file change not logged: {}", e.message),
+    }
 }
 
 async fn shutdown_signal() {

@@ -1,12 +1,14 @@
-//! `GET /v1/trace?subject=X|actor=A|ticket=T[&from=DAY&to=DAY&limit=N]`: the events in time order, as
-//! JSON rows. Admins only until the access-control layer scopes traces per principal.
+//! `GET /v1/trace?subject=X|actor=A|ticket=T[&from=DAY&to=DAY&limit=N&deliberation=D&case=C]`: the
+//! events in time order, as JSON rows, within the caller's scope.
 
 use crate::error::ApiError;
+use crate::guard::Ask;
 use crate::server::AppState;
-use crate::tokens::Role;
 use axum::Json;
 use axum::extract::{Query, State};
 use axum::http::HeaderMap;
+use iris_access::{Action, TraceBy};
+use iris_ingest::Operation;
 use iris_query::{TraceKey, TraceRequest};
 use serde::Deserialize;
 use std::sync::Arc;
@@ -23,6 +25,8 @@ pub struct TraceParams {
     pub from: Option<chrono::NaiveDate>,
     pub to: Option<chrono::NaiveDate>,
     pub limit: Option<usize>,
+    pub deliberation: Option<String>,
+    pub case: Option<String>,
 }
 
 /// Runs the trace.
@@ -31,26 +35,45 @@ pub async fn get_trace(
     headers: HeaderMap,
     params: Result<Query<TraceParams>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
-    let who = state.authenticate(&headers)?;
-    if who.role != Role::Admin {
-        return Err(ApiError::forbidden("only an admin token may trace"));
-    }
     let Query(p) = params.map_err(|e| {
         ApiError::bad_request(format!(
-            "bad query string (subject|actor|ticket, from, to as YYYY-MM-DD, limit): {}",
+            "bad query string (subject|actor|ticket, from, to as YYYY-MM-DD, limit, deliberation, case): {}",
             e.body_text()
         ))
     })?;
-    let key = match (p.subject, p.actor, p.ticket) {
-        (Some(s), None, None) => TraceKey::Subject(s),
-        (None, Some(a), None) => TraceKey::Actor(a),
-        (None, None, Some(t)) => TraceKey::Ticket(t),
+    let (key, by, search) = match (p.subject, p.actor, p.ticket) {
+        (Some(s), None, None) => (TraceKey::Subject(s.clone()), TraceBy::Subject, s),
+        (None, Some(a), None) => (
+            TraceKey::Actor(a.clone()),
+            TraceBy::Actor,
+            format!("actor:{a}"),
+        ),
+        (None, None, Some(t)) => (
+            TraceKey::Ticket(t.clone()),
+            TraceBy::Ticket,
+            format!("ticket:{t}"),
+        ),
         _ => {
             return Err(ApiError::bad_request(
                 "give exactly one of subject, actor or ticket",
             ));
         }
     };
+    let value = match &key {
+        TraceKey::Subject(v) | TraceKey::Actor(v) | TraceKey::Ticket(v) => v.clone(),
+    };
+    let ask = Ask {
+        action: Action::Trace(by),
+        kind: "trace",
+        operation: Operation::Consult,
+        search,
+        key: Some(&value),
+        deliberation: p.deliberation.as_deref(),
+        case_ref: p.case.as_deref(),
+    };
+    let permit = state.admit(&headers, &ask).await?;
+    let scope = &permit.decision.scope;
+    let scope = (!scope.is_everything()).then_some(scope);
     let limit = p.limit.unwrap_or(1000).min(MAX_LIMIT);
     let req = TraceRequest {
         key,
@@ -58,15 +81,29 @@ pub async fn get_trace(
         to: p.to,
         limit: Some(limit + 1),
     };
-    let batches = state.query.trace(&req).await.map_err(ApiError::from)?;
-    let rows =
-        iris_query::to_json_rows(&batches).map_err(|e| ApiError::bad_request(e.user_message()))?;
-    let mut rows = rows.as_array().cloned().unwrap_or_default();
-    let truncated = rows.len() > limit;
-    rows.truncate(limit);
-    Ok(Json(serde_json::json!({
-        "events": rows,
-        "count": rows.len(),
-        "truncated": truncated,
-    })))
+    let answer = async {
+        let batches = state
+            .query
+            .trace_within(&req, scope)
+            .await
+            .map_err(ApiError::from)?;
+        let rows = iris_query::to_json_rows(&batches)
+            .map_err(|e| ApiError::bad_request(e.user_message()))?;
+        let mut rows = rows.as_array().cloned().unwrap_or_default();
+        let truncated = rows.len() > limit;
+        rows.truncate(limit);
+        let count = rows.len();
+        Ok((
+            serde_json::json!({
+                "events": rows,
+                "count": count,
+                "truncated": truncated,
+                "scope": permit.decision.reason,
+                "policies": permit.decision.policies,
+            }),
+            count,
+        ))
+    }
+    .await;
+    state.account(&permit, &ask, answer).await.map(Json)
 }

@@ -1,0 +1,119 @@
+//! Accountability: every request that reads (or tries to read) the warehouse — SQL, trace, the
+//! citizen view — becomes an event of Iris's own source in the same sealed chain, permitted or not.
+//! An auditor traces the tracers with the same tools: `actor_id` is the principal.
+//!
+//! Field use for these events: `actor_id` the principal, `actor_org` the institution (or the role),
+//! `actor_role` the role, `subject_id` what was searched for (a NISS/BCE/ONSS with its kind, or the
+//! search itself with kind `query`), `ticket` the request id, `message_type` `iris.sql`,
+//! `iris.trace`, `iris.me` or `iris.policy`, `purpose` the deliberation and case reference,
+//! `result` ok or nok, `error_code` the outcome: `rows=N` or the reason of the refusal.
+
+use crate::error::ApiError;
+use iris_access::Principal;
+use iris_ingest::checkdigit::{is_valid_bce, is_valid_niss, is_valid_onss};
+use iris_ingest::commit::{Batch, Committer};
+use iris_ingest::validate::OWN_SOURCE;
+use iris_ingest::{ActorKind, Event, Operation, Outcome, SubjectKind};
+
+/// Longest search text kept in `subject_id`.
+const MAX_SEARCH_CHARS: usize = 2000;
+
+/// Who a record is about.
+#[derive(Clone, Copy, Debug)]
+pub enum Actor<'a> {
+    /// A principal with a valid token.
+    Principal(&'a Principal),
+    /// A request without a valid token.
+    Unauthenticated,
+    /// Iris itself (a policy file changed).
+    System,
+}
+
+/// One request to account for.
+#[derive(Clone, Debug)]
+pub struct AuditRecord<'a> {
+    /// Who asked.
+    pub actor: Actor<'a>,
+    /// Their institution, when the directory knows it.
+    pub institution: Option<String>,
+    /// `sql`, `trace`, `me`, `policy`.
+    pub kind: &'static str,
+    pub operation: Operation,
+    /// What was searched for.
+    pub search: String,
+    pub purpose: Option<String>,
+    /// `Ok(rows returned)` or `Err(reason)`.
+    pub outcome: Result<usize, String>,
+}
+
+/// Appends the record to the write-ahead log (sealed with the next seal) and returns once durable.
+pub async fn log(committer: &Committer, record: AuditRecord<'_>) -> Result<(), ApiError> {
+    let now = chrono::Utc::now().timestamp_micros();
+    let mut nonce = [0u8; 4];
+    getrandom::fill(&mut nonce).map_err(|e| ApiError::unavailable(e.to_string()))?;
+    let (subject_id, subject_kind) = subject(&record.search);
+    let (actor_id, role) = match record.actor {
+        Actor::Principal(p) => (p.id.clone(), p.role.as_str().to_owned()),
+        Actor::Unauthenticated => ("unauthenticated".to_owned(), "none".to_owned()),
+        Actor::System => (OWN_SOURCE.to_owned(), "system".to_owned()),
+    };
+    let event = Event {
+        ts: now,
+        actor_id,
+        actor_kind: match record.actor {
+            Actor::System => ActorKind::Application,
+            _ => ActorKind::Person,
+        },
+        actor_org: record.institution.unwrap_or_else(|| role.clone()),
+        actor_role: Some(role),
+        subject_id,
+        subject_kind,
+        ticket: format!("iris-{now}-{}", hex::encode(nonce)),
+        message_type: format!("iris.{}", record.kind),
+        application: "iris".into(),
+        operation: record.operation,
+        result: if record.outcome.is_ok() {
+            Outcome::Ok
+        } else {
+            Outcome::Nok
+        },
+        error_code: Some(match record.outcome {
+            Ok(rows) => format!("rows={rows}"),
+            Err(why) => why.chars().take(500).collect(),
+        }),
+        channel: "http".into(),
+        purpose: record.purpose,
+        source: OWN_SOURCE.into(),
+        source_seq: 0,
+    };
+    let batch = Batch {
+        received_at: now,
+        events: vec![(1, event)],
+        rejections: Vec::new(),
+        assign_seq: true,
+    };
+    committer
+        .commit(batch)
+        .await
+        .map_err(|e| ApiError::unavailable(format!("the request could not be logged: {e}")))?;
+    Ok(())
+}
+
+/// A searched number keeps its kind (so it can be traced like any subject); anything else is kept as
+/// the search text.
+fn subject(search: &str) -> (String, SubjectKind) {
+    let s = search.trim();
+    let digits = s.chars().all(|c| c.is_ascii_digit());
+    if digits && is_valid_niss(s) {
+        (s.to_owned(), SubjectKind::Niss)
+    } else if digits && is_valid_bce(s) {
+        (s.to_owned(), SubjectKind::Bce)
+    } else if digits && s.len() >= 5 && is_valid_onss(s) {
+        (s.to_owned(), SubjectKind::Onss)
+    } else {
+        (
+            s.chars().take(MAX_SEARCH_CHARS).collect(),
+            SubjectKind::Query,
+        )
+    }
+}
