@@ -109,6 +109,19 @@ enum Command {
         /// table, csv or json.
         #[arg(long, default_value = "table")]
         format: iris_query::OutputFormat,
+        #[command(flatten)]
+        remote: cmd::remote::RemoteArgs,
+    },
+    /// Who a token stands for (`--server`), or a citizen's consultations (`--consultations`).
+    Me {
+        /// Which institution consulted my data in the last months (citizen token).
+        #[arg(long)]
+        consultations: bool,
+        /// table, csv or json.
+        #[arg(long, default_value = "table")]
+        format: iris_query::OutputFormat,
+        #[command(flatten)]
+        remote: cmd::remote::RemoteArgs,
     },
     /// Every event on one person, by one agent, or under one ticket, in time order (uses the index).
     Trace(cmd::trace::TraceArgs),

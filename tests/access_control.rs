@@ -476,3 +476,102 @@ fn adversarial_sql_gets_refused_or_only_in_scope_rows() {
     // No escape wrote a file.
     assert!(!Path::new("/tmp/iris-escape.csv").exists());
 }
+
+#[test]
+fn policy_changes_are_logged_and_a_broken_file_keeps_the_last_good_rules() {
+    let (tmp, _server, api, t) = setup();
+    let file = tmp.path().join("access/policies/deliberations.toml");
+    let original = std::fs::read_to_string(&file).expect("read");
+    let ask = json!({"sql": "SELECT count(*) AS n FROM events", "deliberation": "CSSS/09/013", "case": "C-1"});
+    let (s, b) = api.sql(&t["inspector"], ask.clone());
+    assert_eq!(s, 200, "{b}");
+    // A broken file: reported, and the last good rules stay in force.
+    std::fs::write(&file, format!("{original}\n[[deliberation]]\nid = ")).expect("write");
+    std::thread::sleep(std::time::Duration::from_millis(50));
+    let (s, b) = api.sql(&t["inspector"], ask.clone());
+    assert_eq!(s, 200, "the last good deliberations stay in force: {b}");
+    let (_, health) = api.get(&t["admin"], "/v1/health");
+    assert!(
+        health["access_error"]
+            .as_str()
+            .is_some_and(|e| e.contains("deliberations.toml")),
+        "{health}"
+    );
+    // A valid change (the deliberation withdrawn) applies at once and is logged as an event.
+    let withdrawn = original.replace("id = \"CSSS/09/013\"", "id = \"CSSS/09/013-withdrawn\"");
+    assert_ne!(withdrawn, original);
+    std::fs::write(&file, &withdrawn).expect("write");
+    std::thread::sleep(std::time::Duration::from_millis(50));
+    let (s, b) = api.sql(&t["inspector"], ask);
+    assert_eq!(s, 403, "{b}");
+    assert!(
+        error_of(&b).contains("no deliberation `CSSS/09/013`"),
+        "{b}"
+    );
+    let (_, health) = api.get(&t["admin"], "/v1/health");
+    assert!(health["access_error"].is_null(), "{health}");
+    // The watcher logs within 2 s; then seal and find the change.
+    std::thread::sleep(std::time::Duration::from_millis(2500));
+    assert_eq!(seal(&api, &t["admin"]).0, 200);
+    let rows = api.admin_rows(
+        &t["admin"],
+        "SELECT subject_id FROM audit WHERE message_type = 'iris.policy' \
+         AND subject_id LIKE 'policies/deliberations.toml%'",
+    );
+    assert_eq!(
+        rows.len(),
+        2,
+        "the version at start and the change: {rows:?}"
+    );
+}
+
+#[test]
+fn the_cli_asks_the_server_within_the_tokens_scope() {
+    let (tmp, server, _api, t) = setup();
+    let data = tmp.path();
+    let remote = |token: &str, args: &[&str]| {
+        let mut a = args.to_vec();
+        a.extend(["--server", &server.url, "--token", token]);
+        iris(data, &a)
+    };
+    let o = ok(
+        remote(
+            &t["citizen"],
+            &["me", "--consultations", "--format", "json"],
+        ),
+        "me --consultations",
+    );
+    let rows: Vec<Value> = serde_json::from_str(&stdout(&o)).expect("json rows");
+    assert_eq!(rows.len(), 2, "{rows:?}");
+    let o = ok(
+        remote(
+            &t["adviser"],
+            &["trace", "--subject", CITIZEN, "--format", "json"],
+        ),
+        "trace",
+    );
+    let rows: Vec<Value> = serde_json::from_str(&stdout(&o)).expect("json rows");
+    assert!(!rows.is_empty() && rows.iter().all(|r| r["actor_org"] == "onem0003"));
+    let o = remote(&t["researcher"], &["sql", "SELECT count(*) FROM events"]);
+    assert_eq!(o.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("403") && err.contains("anonymised aggregates"),
+        "{err}"
+    );
+    let o = remote(
+        &t["inspector"],
+        &[
+            "sql",
+            "SELECT count(*) AS n FROM events",
+            "--deliberation",
+            "CSSS/04/032",
+            "--case",
+            "PV-2025-0077",
+            "--format",
+            "json",
+        ],
+    );
+    let rows: Vec<Value> = serde_json::from_str(&stdout(&ok(o, "inspector sql"))).expect("json");
+    assert!(rows[0]["n"].as_i64().is_some_and(|n| n > 0), "{rows:?}");
+}

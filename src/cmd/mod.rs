@@ -2,6 +2,7 @@
 
 pub mod gen_events;
 pub mod import;
+pub mod remote;
 pub mod serve;
 pub mod token;
 pub mod trace;
@@ -30,14 +31,20 @@ pub async fn run(command: Command, dir: DataDir, limits: iris_query::QueryLimits
             file,
             no_index,
             format,
+            remote,
         } => match (query, file) {
-            (Some(q), _) => sql(&dir, &q, format, !no_index, &limits).await,
+            (Some(q), _) => sql(&dir, &q, format, !no_index, &limits, &remote).await,
             (None, Some(f)) => match std::fs::read_to_string(&f) {
-                Ok(q) => sql(&dir, &q, format, !no_index, &limits).await,
+                Ok(q) => sql(&dir, &q, format, !no_index, &limits, &remote).await,
                 Err(e) => Err(anyhow::anyhow!("cannot read {}: {e}", f.display())),
             },
             (None, None) => Err(anyhow::anyhow!("give a query or --file")),
         },
+        Command::Me {
+            consultations,
+            format,
+            remote,
+        } => me(consultations, format, &remote).await,
         Command::Serve(args) => serve::run(dir, args, limits).await,
         Command::Trace(args) => trace::run(&dir, args, &limits).await,
         Command::Gen(args) => gen_events::run(args),
@@ -220,7 +227,26 @@ async fn sql(
     format: iris_query::OutputFormat,
     use_index: bool,
     limits: &iris_query::QueryLimits,
+    remote: &remote::RemoteArgs,
 ) -> anyhow::Result<()> {
+    if let Some(remote) = remote.remote()? {
+        let answer = remote
+            .post(
+                "/v1/sql",
+                &serde_json::json!({
+                    "sql": query,
+                    "deliberation": remote.deliberation,
+                    "case": remote.case_ref,
+                }),
+            )
+            .await?;
+        let n = remote::print_rows(&answer["rows"], format)?;
+        eprintln!(
+            "{n} rows (scope: {})",
+            answer["scope"].as_str().unwrap_or("?")
+        );
+        return Ok(());
+    }
     let engine = iris_query::QueryEngine::new(dir.store()?)
         .with_index(use_index)
         .with_limits(limits.clone())?;
@@ -230,5 +256,30 @@ async fn sql(
         .map_err(|e| anyhow::anyhow!(e.user_message()))?;
     let text = iris_query::render(&batches, format)?;
     println!("{text}");
+    Ok(())
+}
+
+/// `iris me [--consultations] --server URL --token T`.
+async fn me(
+    consultations: bool,
+    format: iris_query::OutputFormat,
+    remote: &remote::RemoteArgs,
+) -> anyhow::Result<()> {
+    let Some(remote) = remote.remote()? else {
+        anyhow::bail!(
+            "`iris me` asks a server: give --server URL and --token (or IRIS_SERVER, IRIS_TOKEN)"
+        );
+    };
+    if consultations {
+        let answer = remote.get("/v1/me/consultations", &[]).await?;
+        let n = remote::print_rows(&answer["consultations"], format)?;
+        eprintln!(
+            "{n} consultations ({})",
+            answer["rule"].as_str().unwrap_or("?")
+        );
+    } else {
+        let answer = remote.get("/v1/me", &[]).await?;
+        println!("{}", serde_json::to_string_pretty(&answer)?);
+    }
     Ok(())
 }

@@ -32,6 +32,8 @@ pub struct TraceArgs {
     /// Do not use the lookup indexes (same answer, slower; for comparison).
     #[arg(long)]
     no_index: bool,
+    #[command(flatten)]
+    remote: crate::cmd::remote::RemoteArgs,
 }
 
 /// Runs the trace and prints it.
@@ -50,6 +52,29 @@ pub async fn run(
         && from > to
     {
         anyhow::bail!("--from {from} is after --to {to}");
+    }
+    if let Some(remote) = args.remote.remote()? {
+        let (name, value) = match &key {
+            TraceKey::Subject(v) => ("subject", v),
+            TraceKey::Actor(v) => ("actor", v),
+            TraceKey::Ticket(v) => ("ticket", v),
+        };
+        let mut q = vec![(name, value.clone())];
+        let days = [("from", args.from), ("to", args.to)];
+        q.extend(
+            days.iter()
+                .filter_map(|(k, d)| d.map(|d| (*k, d.to_string()))),
+        );
+        q.extend(args.limit.map(|l| ("limit", l.to_string())));
+        q.extend(remote.deliberation.clone().map(|d| ("deliberation", d)));
+        q.extend(remote.case_ref.clone().map(|c| ("case", c)));
+        let answer = remote.get("/v1/trace", &q).await?;
+        let n = crate::cmd::remote::print_rows(&answer["events"], args.format)?;
+        eprintln!(
+            "{n} events (scope: {})",
+            answer["scope"].as_str().unwrap_or("?")
+        );
+        return Ok(());
     }
     let req = TraceRequest {
         key,

@@ -3,12 +3,15 @@
 #![allow(dead_code)]
 
 use std::io::{BufRead, BufReader};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 
-/// The repository root, where `data-samples/` lives.
-pub fn repo() -> &'static Path {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
+/// The repository root, where `data-samples/` lives. Read at run time: a test binary built from another
+/// clone sharing the same `CARGO_TARGET_DIR` must still read this clone's files.
+pub fn repo() -> PathBuf {
+    std::env::var_os("CARGO_MANIFEST_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")))
 }
 
 /// Runs `iris --data DATA ARGS…` from the repository root with extra environment variables.
