@@ -1,5 +1,6 @@
 //! Criterion micro-benchmarks of the hot paths: record validation, check digits, hashing, a lookup in a
-//! partition's index, and the access decision (with its p99, the target of DESIGN §4's issue).
+//! partition's index, the access decision (with its p99, the target of DESIGN §4's issue), and the
+//! research desk's disclosure control.
 //!
 //! `cargo bench --bench hot_paths` (add `-- --quick` for a short run).
 
@@ -130,8 +131,35 @@ fn decisions(c: &mut Criterion) {
     );
 }
 
+/// The research desk's post-processing, the work polars could have taken: every cell and margin of a
+/// 3-dimension answer over 100,000 rows, then the primary rules and secondary suppression.
+fn disclosure_control(c: &mut Criterion) {
+    use iris_research::cells::{Row, build};
+    use iris_research::suppress::{Rules, suppress};
+    let rows: Vec<Row> = (0..100_000u64)
+        .map(|i| Row {
+            dims: vec![
+                format!("r{}", i % 3),
+                format!("s{}", (i / 3) % 14),
+                format!("q{}", (i / 42) % 8),
+            ],
+            unit: i % 40_000,
+            record: i,
+            employer: None,
+            measures: vec![(i % 977) as f64 * 31.0],
+        })
+        .collect();
+    c.bench_function("disclosure control: cells, margins and suppression of 100k rows × 3 dims", |b| {
+        b.iter(|| {
+            let cells = build(black_box(&rows), 3, 1);
+            black_box(suppress(&cells, 3, &[0], &Rules::default()))
+        })
+    });
+}
+
 fn main() {
     let mut c = Criterion::default().configure_from_args();
+    disclosure_control(&mut c);
     validation(&mut c);
     hashing(&mut c);
     index_lookup(&mut c);

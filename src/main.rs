@@ -131,6 +131,22 @@ enum Command {
     Gen(cmd::gen_events::GenArgs),
     /// Create an API token and print it (shown once), list tokens, or revoke one.
     Token(cmd::token::TokenArgs),
+    /// The labour-market tables: generate synthetic data, import CSV files.
+    #[command(subcommand)]
+    Labour(cmd::labour::LabourCommand),
+    /// An aggregate query over the labour-market tables, released under a project's disclosure rules.
+    Research {
+        /// One SELECT of aggregates, e.g. "SELECT region, COUNT(DISTINCT worker) FROM declarations GROUP BY region".
+        sql: String,
+        #[command(flatten)]
+        answer: cmd::research::AnswerArgs,
+    },
+    /// Run a published report (sql/reports/), protected like any research query; without NAME, list them.
+    Report {
+        name: Option<String>,
+        #[command(flatten)]
+        answer: cmd::research::AnswerArgs,
+    },
 }
 
 fn main() {

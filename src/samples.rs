@@ -12,6 +12,22 @@ pub const PORTAL_MAPPING: &str = include_str!("../data-samples/formats/portal-cs
 pub const LEGACY_TXT: &str = include_str!("../data-samples/legacy-export.txt");
 pub const LEGACY_MAPPING: &str = include_str!("../data-samples/formats/legacy-semicolon.toml");
 
+/// The labour-market samples (`iris labour gen --persons 2000 --seed 7`), by table.
+pub const LABOUR_CSV: [(&str, &str); 3] = [
+    (
+        "declarations.csv",
+        include_str!("../data-samples/labour/declarations.csv"),
+    ),
+    (
+        "relations.csv",
+        include_str!("../data-samples/labour/relations.csv"),
+    ),
+    (
+        "positions.csv",
+        include_str!("../data-samples/labour/positions.csv"),
+    ),
+];
+
 /// The demo's access files (directory and policies), by path under DATA/access.
 pub const ACCESS_FILES: [(&str, &str); 6] = [
     (

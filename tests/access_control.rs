@@ -7,35 +7,11 @@ mod support;
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
 use std::path::Path;
-use support::{Server, iris, load_samples, ok, repo, stdout, token};
+use support::{Server, install_access, iris, load_samples, ok, stdout, token};
 
 /// The citizen of the demo and a person who is not them.
 const CITIZEN: &str = "30010100124";
 const OTHER: &str = "30010200191";
-
-/// Copies the sample access files into DATA/access.
-fn install_access(data: &Path) {
-    for (dir, files) in [
-        (
-            "directory",
-            ["institutions.csv", "users.csv", "supervision.csv"],
-        ),
-        (
-            "policies",
-            ["deliberations.toml", "citizen.toml", "projects.toml"],
-        ),
-    ] {
-        let to = data.join("access").join(dir);
-        std::fs::create_dir_all(&to).expect("mkdir");
-        for f in files {
-            std::fs::copy(
-                repo().join("data-samples/access").join(dir).join(f),
-                to.join(f),
-            )
-            .expect("copy access file");
-        }
-    }
-}
 
 struct Api {
     url: String,

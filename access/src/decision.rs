@@ -24,6 +24,8 @@ pub enum Action {
     Seal,
     /// Append events for a source.
     Ingest { source: String },
+    /// Anonymised aggregates of the labour-market tables (a free query or a report).
+    Research,
 }
 
 /// What a trace follows.
@@ -129,6 +131,24 @@ pub fn decide(directory: &Directory, policies: &Policies, req: &Request<'_>) -> 
         (_, Action::Ingest { .. }) => {
             Decision::deny("only a collector token may append events", role(p.role))
         }
+        (Role::Researcher, Action::Research) => match policies.projects.get(&p.id) {
+            Some(project) => Decision::permit(
+                format!(
+                    "anonymised aggregates of the labour-market tables under project {}'s rules (cells of at least {} persons)",
+                    project.id, project.min_cell
+                ),
+                vec![project.id.clone()],
+                RowScope::default(),
+            ),
+            None => Decision::deny(
+                format!("no research project `{}` in the policies", p.id),
+                role(Role::Researcher),
+            ),
+        },
+        (_, Action::Research) => Decision::deny(
+            "the labour-market tables are released only as anonymised aggregates to a research project's token",
+            role(p.role),
+        ),
         (Role::Admin, Action::MyConsultations) => Decision::deny(
             "the consultations view is for a citizen's own token",
             role(Role::Admin),
@@ -169,6 +189,7 @@ fn verb(a: &Action) -> &'static str {
         Action::Sql => "run SQL",
         Action::Trace(_) => "trace",
         Action::MyConsultations => "open a citizen's consultations",
+        Action::Research => "query the labour-market tables",
         Action::Verify => "verify the chain",
         Action::Checkpoint => "export checkpoints",
         Action::Seal => "seal",

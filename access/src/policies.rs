@@ -78,14 +78,43 @@ pub struct CitizenRule {
 }
 
 /// A research project.
-#[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
+#[derive(Clone, Debug, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct Project {
     pub id: String,
     #[serde(default)]
     pub title: String,
-    /// Fewest distinct persons behind a released cell.
+    /// Fewest distinct persons behind a released cell (frequency rule).
     pub min_cell: u32,
+    /// The labour-market tables the project may query (all of them when absent).
+    #[serde(default)]
+    pub tables: Option<Vec<String>>,
+    /// nk-dominance: a cell whose `dominance_n` largest contributors make more than `dominance_k` % of
+    /// a sum is suppressed.
+    #[serde(default = "default_n")]
+    pub dominance_n: u32,
+    #[serde(default = "default_k")]
+    pub dominance_k: f64,
+    /// p % rule: a sum is suppressed when the others' share lets the second largest contributor
+    /// estimate the largest within `p_percent` %.
+    #[serde(default = "default_p")]
+    pub p_percent: f64,
+    /// Released counts are rounded to a multiple of this (1: no rounding).
+    #[serde(default = "default_round")]
+    pub round_to: u32,
+}
+
+fn default_n() -> u32 {
+    2
+}
+fn default_k() -> f64 {
+    85.0
+}
+fn default_p() -> f64 {
+    10.0
+}
+fn default_round() -> u32 {
+    1
 }
 
 #[derive(Deserialize)]
@@ -148,6 +177,19 @@ impl Policies {
                 return Err(AccessError::file(
                     &path,
                     format!("project `{}`: min_cell must be at least 2", p.id),
+                ));
+            }
+            if p.dominance_n == 0
+                || !(0.0..=100.0).contains(&p.dominance_k)
+                || !(0.0..=100.0).contains(&p.p_percent)
+                || p.round_to == 0
+            {
+                return Err(AccessError::file(
+                    &path,
+                    format!(
+                        "project `{}`: dominance_n ≥ 1, dominance_k and p_percent within 0–100, round_to ≥ 1",
+                        p.id
+                    ),
                 ));
             }
             projects.insert(p.id.clone(), p);

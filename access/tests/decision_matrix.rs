@@ -99,14 +99,20 @@ fn oracle(
     }
 }
 
-#[test]
-fn every_decision_matches_the_oracle() {
+/// The sample directory and policies.
+fn samples() -> (Directory, Policies) {
     let root = std::env::var_os("CARGO_MANIFEST_DIR")
         .map(std::path::PathBuf::from)
         .unwrap_or_else(|| env!("CARGO_MANIFEST_DIR").into())
         .join("../data-samples/access");
     let directory = Directory::load(&root.join("directory")).expect("directory");
     let policies = Policies::load(&root.join("policies")).expect("policies");
+    (directory, policies)
+}
+
+#[test]
+fn every_decision_matches_the_oracle() {
+    let (directory, policies) = samples();
     let today = Utc::now().date_naive();
     let askers = vec![
         asker(Role::Admin, "t1"),
@@ -206,4 +212,44 @@ fn every_decision_matches_the_oracle() {
         mismatches.len(),
         mismatches[..mismatches.len().min(20)].join("\n")
     );
+}
+
+#[test]
+fn only_a_known_research_project_gets_the_labour_market_aggregates() {
+    let (directory, policies) = samples();
+    for (role, id, want) in [
+        (Role::Researcher, "LM-2025-01", true),
+        (Role::Researcher, "LM-2025-02", true),
+        (Role::Researcher, "LM-1999-99", false),
+        (Role::Admin, "demo-admin", false),
+        (Role::Adviser, "ADV0003", false),
+        (Role::Inspector, "INS0005", false),
+        (Role::Citizen, CITIZEN, false),
+        (Role::Auditor, "demo-auditor", false),
+        (Role::Collector, "demo", false),
+    ] {
+        let principal = Principal {
+            token_id: "t".into(),
+            role,
+            id: id.into(),
+            source: None,
+        };
+        let d = decide(
+            &directory,
+            &policies,
+            &Request {
+                principal: &principal,
+                action: Action::Research,
+                key: None,
+                deliberation: None,
+                case_ref: None,
+                today: Utc::now().date_naive(),
+            },
+        );
+        assert_eq!(d.permit, want, "{role:?} {id}: {}", d.reason);
+        assert!(!d.reason.is_empty() && !d.policies.is_empty());
+        if want {
+            assert_eq!(d.policies, [id.to_owned()], "the project decides");
+        }
+    }
 }

@@ -219,6 +219,15 @@ impl Validator {
 /// The source of Iris's own audit events (who queried what): no collector may use it.
 pub const OWN_SOURCE: &str = "iris";
 
+/// Whether `q` names a quarter, `YYYY-Qn` with n from 1 to 4.
+pub fn is_quarter(q: &str) -> bool {
+    let b = q.as_bytes();
+    b.len() == 7
+        && b[..4].iter().all(u8::is_ascii_digit)
+        && &b[4..6] == b"-Q"
+        && (b'1'..=b'4').contains(&b[6])
+}
+
 /// A lowercase code usable in a path: `[a-z0-9_-]{1,64}`.
 pub fn is_token(s: &str) -> bool {
     !s.is_empty()

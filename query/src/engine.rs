@@ -23,7 +23,7 @@ use datafusion::physical_plan::{ExecutionPlan, collect};
 use datafusion::prelude::col;
 use iris_store::StoreLocation;
 use iris_store::layout::COMPACTED_PARTITION_COLUMNS;
-use iris_store::layout::{COMPACTED, EVENTS, REJECTIONS};
+use iris_store::layout::{COMPACTED, EVENTS, REJECTIONS, TABLES};
 use iris_store::schema::{
     PARTITION_COLUMNS, compacted_file_schema, events_file_schema, rejections_file_schema,
 };
@@ -181,6 +181,13 @@ impl QueryEngine {
             None,
         );
         ctx.register_table("rejections", Arc::new(rejections))?;
+        // The labour-market tables, whole: for the operator and for the research desk, which reads
+        // them to compute protected aggregates (researchers never reach this session).
+        for table in iris_labour::TABLES {
+            let listing = self.listing(&format!("{TABLES}/{}", table.name), table.schema(), &[])?;
+            let sealed = SealedTable::new(listing, None, self.loc.clone(), self.live.clone(), None);
+            ctx.register_table(table.name, Arc::new(sealed))?;
+        }
         Ok(ctx)
     }
 

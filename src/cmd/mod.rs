@@ -2,7 +2,9 @@
 
 pub mod gen_events;
 pub mod import;
+pub mod labour;
 pub mod remote;
+pub mod research;
 pub mod serve;
 pub mod token;
 pub mod trace;
@@ -49,6 +51,11 @@ pub async fn run(command: Command, dir: DataDir, limits: iris_query::QueryLimits
         Command::Trace(args) => trace::run(&dir, args, &limits).await,
         Command::Gen(args) => gen_events::run(args),
         Command::Token(args) => token::run(&dir, args),
+        Command::Labour(c) => labour::run(dir, c).await,
+        Command::Research { sql, answer } => research::research(&dir, &sql, &answer, &limits).await,
+        Command::Report { name, answer } => {
+            research::report_cmd(&dir, name, &answer, &limits).await
+        }
     };
     match result {
         Ok(()) => 0,

@@ -58,27 +58,55 @@ impl RemoteArgs {
 impl Remote {
     /// GET `path` with a query string; the JSON answer, or the server's reason as the error.
     pub async fn get(&self, path: &str, query: &[(&str, String)]) -> anyhow::Result<Value> {
-        let r = self
-            .client
+        answer(self.send_get(path, query).await).await
+    }
+
+    async fn send_get(
+        &self,
+        path: &str,
+        query: &[(&str, String)],
+    ) -> reqwest::Result<reqwest::Response> {
+        self.client
             .get(format!("{}{path}", self.server))
             .bearer_auth(&self.token)
             .query(query)
             .send()
-            .await;
-        answer(r).await
+            .await
     }
 
-    /// POST a JSON body to `path`.
-    pub async fn post(&self, path: &str, body: &Value) -> anyhow::Result<Value> {
-        let r = self
-            .client
+    async fn send_post(&self, path: &str, body: &Value) -> reqwest::Result<reqwest::Response> {
+        self.client
             .post(format!("{}{path}", self.server))
             .bearer_auth(&self.token)
             .json(body)
             .send()
-            .await;
-        answer(r).await
+            .await
     }
+
+    /// POST a JSON body to `path`.
+    pub async fn post(&self, path: &str, body: &Value) -> anyhow::Result<Value> {
+        answer(self.send_post(path, body).await).await
+    }
+}
+
+impl Remote {
+    /// GET `path`; the answer's bytes as they come (CSV, text, Parquet), or the server's reason.
+    pub async fn get_bytes(&self, path: &str, query: &[(&str, String)]) -> anyhow::Result<Vec<u8>> {
+        bytes(self.send_get(path, query).await).await
+    }
+
+    /// POST a JSON body; the answer's bytes.
+    pub async fn post_bytes(&self, path: &str, body: &Value) -> anyhow::Result<Vec<u8>> {
+        bytes(self.send_post(path, body).await).await
+    }
+}
+
+async fn bytes(r: reqwest::Result<reqwest::Response>) -> anyhow::Result<Vec<u8>> {
+    let r = r.map_err(|e| anyhow::anyhow!("cannot reach the server: {e}"))?;
+    if r.status().is_success() {
+        return Ok(r.bytes().await?.to_vec());
+    }
+    answer(Ok(r)).await.map(|_| Vec::new())
 }
 
 async fn answer(r: reqwest::Result<reqwest::Response>) -> anyhow::Result<Value> {

@@ -55,6 +55,12 @@ pub async fn run(
             let totals = import(&wh, inputs, 0).await?;
             eprint!("demo: sample data: ");
             print_totals(&totals, started.elapsed().as_secs_f64());
+            for (name, text) in crate::samples::LABOUR_CSV {
+                let (_, summary) =
+                    crate::cmd::labour::import(&wh, std::path::Path::new(name), text.as_bytes())
+                        .await?;
+                eprintln!("demo: labour-market sample {summary}");
+            }
         }
         if crate::samples::install_access_files(&dir.root.join("access"))? {
             eprintln!(

@@ -195,22 +195,17 @@ impl Sealer {
         let listing: String = written.iter().map(|w| w.sha256.as_str()).collect();
         let seal = self
             .append(Seal {
-                n: 0,
                 kind: SealKind::Compaction,
                 path: format!("{COMPACTED}/month={month}"),
                 day: month.to_owned(),
                 source: "*".into(),
                 rows,
                 bytes: written.iter().map(|w| w.bytes).sum(),
-                seq_ranges: Vec::new(),
                 // Digest of the written files' digests, in order: one value naming the whole result.
                 sha256: sha256_hex(listing.as_bytes()),
-                prev: String::new(),
-                sealed_at: 0,
-                key_id: String::new(),
                 replaced: replaced.clone(),
                 written: written.clone(),
-                signature: String::new(),
+                ..Seal::default()
             })
             .await?;
         // Sealed: the old files are no longer part of the log.

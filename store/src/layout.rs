@@ -6,6 +6,7 @@
 //! chain/seal-0000000012.json
 //! index/day=2025-03-04/source=hub/part-….tantivy   (lookup index of the partition, derived data)
 //! compacted/month=2025-03/bucket=3-of-8/part-<random>.parquet   (a month's events of one subject bucket)
+//! tables/declarations/quarter=2025-Q1/part-<random>.parquet   (a statistics table, sealed in the same chain)
 //! index/compacted/month=2025-03/bucket=3-of-8/part-….tantivy
 //! ```
 //! The `source` column is not stored in the files: it is the partition value (as `day` is the day of `ts`).
@@ -16,6 +17,14 @@ pub const EVENTS: &str = "events";
 pub const REJECTIONS: &str = "rejections";
 /// Directory of seals.
 pub const CHAIN: &str = "chain";
+/// Directory of statistics tables (labour-market data): `tables/<table>/quarter=<YYYY-Qn>/part-….parquet`.
+pub const TABLES: &str = "tables";
+
+/// Relative path of a new partition of statistics table `table` for `quarter`.
+pub fn table_path(table: &str, quarter: &str, nonce: &str) -> String {
+    format!("{TABLES}/{table}/quarter={quarter}/part-{nonce}.parquet")
+}
+
 /// Directory of lookup indexes (derived data, one blob per event partition).
 pub const INDEX: &str = "index";
 /// Directory of compacted event files (`month` and `bucket` are their Hive partition columns; `day` and

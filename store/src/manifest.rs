@@ -19,6 +19,8 @@ pub enum FileKind {
     Rejections,
     /// A compacted event file of one month and one subject bucket (`compacted/`).
     Compacted,
+    /// A partition of a statistics table (`tables/`).
+    Table,
 }
 
 /// A file the chain says is part of the log now.
@@ -76,11 +78,11 @@ impl Manifest {
         self.seals = self.seals.max(seal.n + 1);
         let mut mismatches = Vec::new();
         match seal.kind {
-            SealKind::Events | SealKind::Rejections => {
-                let kind = if seal.kind == SealKind::Events {
-                    FileKind::Events
-                } else {
-                    FileKind::Rejections
+            SealKind::Events | SealKind::Rejections | SealKind::Table => {
+                let kind = match seal.kind {
+                    SealKind::Events => FileKind::Events,
+                    SealKind::Rejections => FileKind::Rejections,
+                    _ => FileKind::Table,
                 };
                 self.files.insert(
                     seal.path.clone(),
@@ -214,12 +216,7 @@ mod tests {
             bytes: 100,
             seq_ranges: vec![[1, rows]],
             sha256: sha.into(),
-            prev: String::new(),
-            sealed_at: 0,
-            key_id: String::new(),
-            replaced: Vec::new(),
-            written: Vec::new(),
-            signature: String::new(),
+            ..Seal::default()
         }
     }
 

@@ -10,16 +10,20 @@ use sha2::{Digest, Sha256};
 pub const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
 
 /// What a sealed partition holds.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum SealKind {
     /// Audit events (`events/`).
+    #[default]
     Events,
     /// Refused records (`rejections/`): their sequence numbers are accounted for.
     Rejections,
     /// Event partitions rewritten into larger sorted files (`compacted/`): names the digests of the
     /// files it replaced and of the files it wrote.
     Compaction,
+    /// A partition of a statistics table (`tables/<table>/quarter=…/`), e.g. the labour-market
+    /// declarations: `source` names the table, `day` the quarter. No sequence numbers.
+    Table,
 }
 
 /// A file named by a compaction seal.
@@ -33,8 +37,8 @@ pub struct FileDigest {
     pub bytes: u64,
 }
 
-/// One link of the chain.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+/// One link of the chain. `Seal::default()` is a blank to fill: the sealer numbers, links and signs it.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct Seal {
     /// Position in the chain, from 0.
     pub n: u64,

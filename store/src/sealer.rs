@@ -6,11 +6,14 @@ use crate::chain::{self, ChainHead};
 use crate::concurrent::{cores, map_bounded};
 use crate::error::StoreError;
 use crate::keys::Signer;
-use crate::layout::{COMPACTED, EVENTS, INDEX, REJECTIONS, index_path, nonce, partition_path};
+use crate::layout::{
+    COMPACTED, EVENTS, INDEX, REJECTIONS, TABLES, index_path, nonce, partition_path, table_path,
+};
 use crate::location::StoreLocation;
 use crate::manifest::Manifest;
 use crate::partition::{events_batch, rejections_batch, to_parquet, to_parquet_with_row_groups};
 use crate::seal::{Seal, SealKind, sha256_hex};
+use arrow::record_batch::RecordBatch;
 use futures::TryStreamExt;
 use iris_ingest::commit::WalRecord;
 use iris_ingest::event::day_of_micros;
@@ -51,7 +54,7 @@ pub fn sealed_state(seals: &[Seal]) -> Sequencer {
             match s.kind {
                 SealKind::Events => q.load_accepted(&s.source, *a, *b),
                 SealKind::Rejections => q.load_rejected(&s.source, *a, *b),
-                SealKind::Compaction => {}
+                SealKind::Compaction | SealKind::Table => {}
             }
         }
     }
@@ -129,7 +132,7 @@ impl Sealer {
             match seal.kind {
                 SealKind::Events => self.sealed.load_accepted(&seal.source, *a, *b),
                 SealKind::Rejections => self.sealed.load_rejected(&seal.source, *a, *b),
-                SealKind::Compaction => {}
+                SealKind::Compaction | SealKind::Table => {}
             }
         }
         self.manifest.apply(&seal);
@@ -218,7 +221,6 @@ impl Sealer {
         for p in encoded {
             let seal = self
                 .append(Seal {
-                    n: 0,
                     kind: p.kind,
                     path: p.path,
                     day: p.day,
@@ -227,12 +229,7 @@ impl Sealer {
                     bytes: p.bytes.len() as u64,
                     seq_ranges: p.ranges.iter().map(|(a, b)| [a, b]).collect(),
                     sha256: p.sha256,
-                    prev: String::new(),
-                    sealed_at: 0,
-                    key_id: String::new(),
-                    replaced: Vec::new(),
-                    written: Vec::new(),
-                    signature: String::new(),
+                    ..Seal::default()
                 })
                 .await?;
             summary.partitions += 1;
@@ -240,10 +237,48 @@ impl Sealer {
             match seal.kind {
                 SealKind::Events => summary.events += seal.rows,
                 SealKind::Rejections => summary.rejections += seal.rows,
-                SealKind::Compaction => {}
+                SealKind::Compaction | SealKind::Table => {}
             }
         }
         Ok(summary)
+    }
+
+    /// Writes one partition of statistics table `table` (a plain code) for `quarter` and seals it into
+    /// the chain. Returns the seal.
+    pub async fn seal_table(
+        &mut self,
+        table: &str,
+        quarter: &str,
+        batch: &RecordBatch,
+    ) -> Result<Seal, StoreError> {
+        if !iris_ingest::validate::is_token(table) || !iris_ingest::validate::is_quarter(quarter) {
+            return Err(StoreError::Other(format!(
+                "table `{table}` must be a plain code and quarter `{quarter}` of the form 2025-Q1"
+            )));
+        }
+        let rows = batch.num_rows() as u64;
+        let batch = batch.clone();
+        let bytes = tokio::task::spawn_blocking(move || to_parquet(&batch))
+            .await
+            .map_err(|e| StoreError::Other(format!("encoding task failed: {e}")))??;
+        let path = table_path(table, quarter, &nonce());
+        let sha256 = sha256_hex(&bytes);
+        let size = bytes.len() as u64;
+        self.loc
+            .store
+            .put(&self.loc.path(&path), PutPayload::from(bytes))
+            .await?;
+        self.append(Seal {
+            kind: SealKind::Table,
+            path,
+            day: quarter.to_owned(),
+            source: table.to_owned(),
+            rows,
+            bytes: size,
+            sha256,
+            ..Seal::default()
+        })
+        .await
     }
 
     /// Seals the contents of closed WAL segments, then deletes them.
@@ -287,7 +322,7 @@ impl Sealer {
     /// `quarantine/`. Only safe while the WAL still holds their events, i.e. at startup before sealing.
     pub async fn quarantine_unsealed(&self) -> Result<Vec<String>, StoreError> {
         let mut moved = Vec::new();
-        for dir in [EVENTS, REJECTIONS, COMPACTED] {
+        for dir in [EVENTS, REJECTIONS, COMPACTED, TABLES] {
             let prefix = self.loc.path(dir);
             let metas: Vec<_> = self.loc.store.list(Some(&prefix)).try_collect().await?;
             for m in metas {

@@ -138,3 +138,27 @@ pub fn assert_finding(report: &str, code: &str, needle: &str) {
         "no {code} finding naming {needle} in:\n{report}"
     );
 }
+
+/// Copies the sample access files into DATA/access.
+pub fn install_access(data: &Path) {
+    for (dir, files) in [
+        (
+            "directory",
+            ["institutions.csv", "users.csv", "supervision.csv"],
+        ),
+        (
+            "policies",
+            ["deliberations.toml", "citizen.toml", "projects.toml"],
+        ),
+    ] {
+        let to = data.join("access").join(dir);
+        std::fs::create_dir_all(&to).expect("mkdir");
+        for f in files {
+            std::fs::copy(
+                repo().join("data-samples/access").join(dir).join(f),
+                to.join(f),
+            )
+            .expect("copy access file");
+        }
+    }
+}

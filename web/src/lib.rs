@@ -2,7 +2,7 @@
 //!
 //! `guard` authenticates, asks the decision point and logs every request into the chain (`audit`);
 //! `ingest_api` takes batches of events from collectors; `sql_api`, `trace_api` and `me_api` answer
-//! within the caller's scope; `server` assembles the router, the background sealer and the policy
+//! within the caller's scope; `research_api` releases protected aggregates to research projects; `server` assembles the router, the background sealer and the policy
 //! watcher.
 
 pub mod audit;
@@ -10,6 +10,7 @@ pub mod error;
 pub mod guard;
 pub mod ingest_api;
 pub mod me_api;
+pub mod research_api;
 pub mod server;
 pub mod sql_api;
 pub mod trace_api;

@@ -2,7 +2,7 @@
 
 use crate::audit::{self, Actor, AuditRecord};
 use crate::error::ApiError;
-use crate::{ingest_api, me_api, sql_api, trace_api};
+use crate::{ingest_api, me_api, research_api, sql_api, trace_api};
 use axum::extract::{DefaultBodyLimit, State};
 use axum::http::HeaderMap;
 use axum::routing::{get, post};
@@ -27,6 +27,8 @@ pub struct AppState {
     /// Poked when events arrive, so the sealer can seal early under load.
     pub sealer_wakeup: Notify,
     pub seal_threshold: u64,
+    /// Researchers' anonymised aggregates.
+    pub research: iris_research::ResearchDesk,
 }
 
 impl AppState {
@@ -73,6 +75,9 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/v1/trace", get(trace_api::get_trace))
         .route("/v1/me", get(me_api::get_me))
         .route("/v1/me/consultations", get(me_api::get_consultations))
+        .route("/v1/research/sql", post(research_api::post_research))
+        .route("/v1/reports", get(research_api::get_reports))
+        .route("/v1/reports/{name}", get(research_api::get_report))
         .route("/v1/seal", post(seal))
         // `/v1/events` reads its body itself (limit, JSON reason); this bounds the other routes.
         .layer(DefaultBodyLimit::max(1 << 20))
@@ -144,6 +149,11 @@ pub async fn serve(
         committer: Some(committer.clone()),
         sealer_wakeup: Notify::new(),
         seal_threshold: config.seal_threshold,
+        // Project keys (`keys/projects/`) and released cells (`research/`) live in the data directory.
+        research: iris_research::ResearchDesk::new(
+            QueryEngine::new(warehouse.loc.clone()).with_limits(config.query_limits.clone())?,
+            warehouse.dir.root.clone(),
+        ),
     });
     let listener = tokio::net::TcpListener::bind(config.listen).await?;
     ready(listener.local_addr()?);
