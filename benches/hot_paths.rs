@@ -149,12 +149,15 @@ fn disclosure_control(c: &mut Criterion) {
             measures: vec![(i % 977) as f64 * 31.0],
         })
         .collect();
-    c.bench_function("disclosure control: cells, margins and suppression of 100k rows × 3 dims", |b| {
-        b.iter(|| {
-            let cells = build(black_box(&rows), 3, 1);
-            black_box(suppress(&cells, 3, &[0], &Rules::default()))
-        })
-    });
+    c.bench_function(
+        "disclosure control: cells, margins and suppression of 100k rows × 3 dims",
+        |b| {
+            b.iter(|| {
+                let cells = build(black_box(&rows), 3, 1);
+                black_box(suppress(&cells, 3, &[0], &Rules::default()))
+            })
+        },
+    );
 }
 
 fn main() {

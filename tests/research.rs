@@ -1033,7 +1033,7 @@ fn the_cli_answers_locally_under_a_named_project_and_the_chain_covers_the_tables
     assert!(String::from_utf8_lossy(&out.stderr).contains("diagnosis"));
     // verify covers the labour partitions: tamper with one and it is named.
     ok(iris(&data, &["verify"]), "verify");
-    let part = walk(&data.join("store/tables/positions"))
+    let part = support::parquet_files(&data.join("store/tables/positions"))
         .into_iter()
         .next()
         .expect("a positions partition");
@@ -1050,17 +1050,4 @@ fn the_cli_answers_locally_under_a_named_project_and_the_chain_covers_the_tables
         .to_string_lossy()
         .into_owned();
     assert!(report.contains(&rel), "{report}");
-}
-
-fn walk(dir: &std::path::Path) -> Vec<PathBuf> {
-    let mut out = Vec::new();
-    for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
-        let p = e.path();
-        if p.is_dir() {
-            out.extend(walk(&p));
-        } else if p.extension().is_some_and(|x| x == "parquet") {
-            out.push(p);
-        }
-    }
-    out
 }

@@ -90,6 +90,7 @@ pub async fn run(
     };
     iris_web::serve(wh, config, |addr| {
         println!("Iris listening on http://{addr}");
+        println!("  web UI: http://{addr}/ (sign in with a token)");
         println!("  try: curl -s http://{addr}/v1/health");
         let _ = std::io::stdout().flush();
     })

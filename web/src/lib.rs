@@ -2,18 +2,21 @@
 //!
 //! `guard` authenticates, asks the decision point and logs every request into the chain (`audit`);
 //! `ingest_api` takes batches of events from collectors; `sql_api`, `trace_api` and `me_api` answer
-//! within the caller's scope; `research_api` releases protected aggregates to research projects; `server` assembles the router, the background sealer and the policy
+//! within the caller's scope; `chain_api` shows the chain's status to auditors; `ui` serves the web page; `research_api` releases protected aggregates to research projects; `server` assembles the router, the background sealer and the policy
 //! watcher.
 
 pub mod audit;
+pub mod chain_api;
 pub mod error;
 pub mod guard;
 pub mod ingest_api;
 pub mod me_api;
+pub mod patterns;
 pub mod research_api;
 pub mod server;
 pub mod sql_api;
 pub mod trace_api;
+pub mod ui;
 
 pub use iris_access::{Principal, Role, TokenStore};
 pub use server::{ServerConfig, serve};

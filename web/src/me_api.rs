@@ -21,10 +21,10 @@ pub async fn get_me(
 ) -> Result<Json<serde_json::Value>, ApiError> {
     let p = state.authenticate(&headers)?;
     let snapshot = state.access.refresh();
-    let action = if p.role == Role::Citizen {
-        Action::MyConsultations
-    } else {
-        Action::Sql
+    let action = match p.role {
+        Role::Citizen => Action::MyConsultations,
+        Role::Researcher => Action::Research,
+        _ => Action::Sql,
     };
     let d = iris_access::decide(
         &snapshot.directory,

@@ -2,7 +2,7 @@
 
 use crate::audit::{self, Actor, AuditRecord};
 use crate::error::ApiError;
-use crate::{ingest_api, me_api, research_api, sql_api, trace_api};
+use crate::{chain_api, ingest_api, me_api, patterns, research_api, sql_api, trace_api, ui};
 use axum::extract::{DefaultBodyLimit, State};
 use axum::http::HeaderMap;
 use axum::routing::{get, post};
@@ -29,6 +29,8 @@ pub struct AppState {
     pub seal_threshold: u64,
     /// Researchers' anonymised aggregates.
     pub research: iris_research::ResearchDesk,
+    /// The result of the last `POST /v1/verify`, for the chain status.
+    pub last_verify: tokio::sync::Mutex<Option<serde_json::Value>>,
 }
 
 impl AppState {
@@ -69,6 +71,13 @@ pub struct ServerConfig {
 /// Builds the router.
 pub fn router(state: Arc<AppState>) -> Router {
     Router::new()
+        .route("/", get(ui::index))
+        .route("/ui/app.js", get(ui::app_js))
+        .route("/ui/app.css", get(ui::app_css))
+        .route("/v1/patterns", get(patterns::get_patterns))
+        .route("/v1/chain", get(chain_api::get_chain))
+        .route("/v1/verify", post(chain_api::post_verify))
+        .route("/v1/checkpoint", get(chain_api::get_checkpoint))
         .route("/v1/health", get(health))
         .route("/v1/events", post(ingest_api::post_events))
         .route("/v1/sql", post(sql_api::post_sql))
@@ -150,6 +159,7 @@ pub async fn serve(
         sealer_wakeup: Notify::new(),
         seal_threshold: config.seal_threshold,
         // Project keys (`keys/projects/`) and released cells (`research/`) live in the data directory.
+        last_verify: tokio::sync::Mutex::new(None),
         research: iris_research::ResearchDesk::new(
             QueryEngine::new(warehouse.loc.clone()).with_limits(config.query_limits.clone())?,
             warehouse.dir.root.clone(),

@@ -1,0 +1,392 @@
+// Iris web UI: one page, no external asset, talking to the same HTTP API as the CLI.
+"use strict";
+
+const T = {
+  en: {
+    sql: "SQL console", run: "Run", query: "Query (SQL over events)", rows: "rows", patterns: "Misuse patterns",
+    stats: "Statistics", report: "Report", confidential: ":c confidential (suppressed to protect persons)", margin: "Total: margin",
+    language: "Language", signin: "Sign in", signout: "Sign out", token: "Access token", trace: "Trace",
+    consultations: "My consultations", chain: "Chain status", signedAs: "Signed in as", role: "role",
+    institution: "institution", scope: "scope", deliberation: "Deliberation", caseRef: "Case reference",
+    by: "Search by", subject: "Person (NISS/BCE)", actor: "Agent", ticket: "Ticket", key: "Value",
+    from: "From", to: "To", search: "Search", events: "events", export: "Export CSV", page: "Page",
+    prev: "Previous", next: "Next", perDay: "Events per day", denied: "Refused", seals: "seals",
+    verify: "Verify now", checkpoint: "Download checkpoint", lastVerify: "Last verify", never: "not run yet",
+    allHolds: "all holds", findings: "finding(s)", needCase: "An inspector chooses a deliberation and enters the case reference before any search.",
+    noConsultations: "No institution consulted your data in this period.", when: "when", what: "what",
+    signinFirst: "Sign in with your token first.", kind: "kind",
+  },
+  fr: {
+    sql: "Console SQL", run: "Exécuter", query: "Requête (SQL sur events)", rows: "lignes", patterns: "Usages suspects",
+    stats: "Statistiques", report: "Rapport", confidential: ":c confidentiel (masqué pour protéger les personnes)", margin: "Total : marge",
+    language: "Langue", signin: "Se connecter", signout: "Se déconnecter", token: "Jeton d'accès", trace: "Traçage",
+    consultations: "Mes consultations", chain: "État de la chaîne", signedAs: "Connecté en tant que", role: "rôle",
+    institution: "institution", scope: "périmètre", deliberation: "Délibération", caseRef: "Référence du dossier",
+    by: "Rechercher par", subject: "Personne (NISS/BCE)", actor: "Agent", ticket: "Ticket", key: "Valeur",
+    from: "Du", to: "Au", search: "Rechercher", events: "événements", export: "Exporter en CSV", page: "Page",
+    prev: "Précédent", next: "Suivant", perDay: "Événements par jour", denied: "Refusé", seals: "sceaux",
+    verify: "Vérifier maintenant", checkpoint: "Télécharger le point de contrôle", lastVerify: "Dernière vérification", never: "pas encore faite",
+    allHolds: "tout est intact", findings: "constat(s)", needCase: "Un inspecteur choisit une délibération et saisit la référence du dossier avant toute recherche.",
+    noConsultations: "Aucune institution n'a consulté vos données pendant cette période.", when: "quand", what: "quoi",
+    signinFirst: "Connectez-vous d'abord avec votre jeton.", kind: "type",
+  },
+  nl: {
+    sql: "SQL-console", run: "Uitvoeren", query: "Zoekopdracht (SQL op events)", rows: "rijen", patterns: "Misbruikpatronen",
+    stats: "Statistieken", report: "Rapport", confidential: ":c vertrouwelijk (verborgen om personen te beschermen)", margin: "Totaal: marge",
+    language: "Taal", signin: "Aanmelden", signout: "Afmelden", token: "Toegangstoken", trace: "Opsporing",
+    consultations: "Mijn raadplegingen", chain: "Status van de keten", signedAs: "Aangemeld als", role: "rol",
+    institution: "instelling", scope: "reikwijdte", deliberation: "Beraadslaging", caseRef: "Dossierreferentie",
+    by: "Zoeken op", subject: "Persoon (INSZ/KBO)", actor: "Agent", ticket: "Ticket", key: "Waarde",
+    from: "Van", to: "Tot", search: "Zoeken", events: "gebeurtenissen", export: "Exporteren als CSV", page: "Pagina",
+    prev: "Vorige", next: "Volgende", perDay: "Gebeurtenissen per dag", denied: "Geweigerd", seals: "zegels",
+    verify: "Nu controleren", checkpoint: "Controlepunt downloaden", lastVerify: "Laatste controle", never: "nog niet uitgevoerd",
+    allHolds: "alles klopt", findings: "bevinding(en)", needCase: "Een inspecteur kiest een beraadslaging en geeft de dossierreferentie op vóór elke zoekopdracht.",
+    noConsultations: "Geen enkele instelling raadpleegde uw gegevens in deze periode.", when: "wanneer", what: "wat",
+    signinFirst: "Meld u eerst aan met uw token.", kind: "soort",
+  },
+};
+
+const state = {
+  lang: localStorage.getItem("iris.lang") || "en",
+  token: sessionStorage.getItem("iris.token") || "",
+  me: null,
+  deliberation: sessionStorage.getItem("iris.deliberation") || "",
+  caseRef: sessionStorage.getItem("iris.case") || "",
+  rows: [], sort: null, desc: false, page: 0,
+};
+const PAGE = 25;
+const COLUMNS = ["ts", "actor_id", "actor_org", "subject_id", "ticket", "message_type", "operation", "result", "source", "purpose"];
+
+const t = (k) => (T[state.lang] || T.en)[k] || T.en[k] || k;
+const $ = (sel) => document.querySelector(sel);
+const esc = (s) => String(s == null ? "" : s).replace(/[&<>"']/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" }[c]));
+
+async function api(path, options = {}) {
+  const headers = Object.assign({ Authorization: "Bearer " + state.token }, options.headers || {});
+  const r = await fetch(path, Object.assign({}, options, { headers }));
+  const type = r.headers.get("content-type") || "";
+  const body = type.includes("json") ? await r.json() : await r.text();
+  if (!r.ok) {
+    const e = new Error((body && body.error) || String(r.status));
+    e.policies = (body && body.policies) || [];
+    e.status = r.status;
+    throw e;
+  }
+  return body;
+}
+
+function errorBox(e) {
+  const policies = e.policies && e.policies.length ? ` [${e.policies.map(esc).join(", ")}]` : "";
+  return `<div class="error" role="alert" id="error"><strong>${t("denied")}:</strong> ${esc(e.message)}${policies}</div>`;
+}
+
+function nav() {
+  const role = state.me && state.me.role;
+  const links = [state.me ? ["#/signout", t("signout")] : ["#/signin", t("signin")]];
+  if (["adviser", "inspector", "admin", "auditor"].includes(role)) links.push(["#/trace", t("trace")], ["#/sql", t("sql")]);
+  if (["adviser", "admin"].includes(role)) links.push(["#/patterns", t("patterns")]);
+  if (role === "researcher") links.push(["#/stats", t("stats")]);
+  if (role === "citizen") links.push(["#/consultations", t("consultations")]);
+  if (["admin", "auditor"].includes(role)) links.push(["#/chain", t("chain")]);
+  const here = location.hash || "#/signin";
+  $("#nav").innerHTML = links
+    .map(([href, label]) => `<a href="${href}"${href === here ? ' aria-current="page"' : ""}>${esc(label)}</a>`)
+    .join("");
+  document.documentElement.lang = state.lang;
+  document.querySelectorAll("[data-t]").forEach((el) => (el.textContent = t(el.dataset.t)));
+}
+
+function whoBox() {
+  if (!state.me) return "";
+  const m = state.me;
+  return `<div class="who" id="who">${t("signedAs")} <strong>${esc(m.id)}</strong> — ${t("role")}: <strong>${esc(m.role)}</strong>` +
+    (m.institution ? `, ${t("institution")}: ${esc(m.institution)}` : "") +
+    `<br><span class="muted">${t("scope")}: ${esc(m.scope)}</span></div>`;
+}
+
+function inspectorFields() {
+  if (!state.me || state.me.role !== "inspector") return "";
+  const options = (state.me.deliberations || [])
+    .map((d) => `<option value="${esc(d.id)}"${d.id === state.deliberation ? " selected" : ""}>${esc(d.id)} — ${esc(d.title)}</option>`)
+    .join("");
+  return `<p id="need-case" class="muted" style="flex:1 1 100%">${t("needCase")}</p>
+    <label for="deliberation">${t("deliberation")}<select id="deliberation" required><option value=""></option>${options}</select></label>
+    <label for="case">${t("caseRef")}<input id="case" required value="${esc(state.caseRef)}"></label>`;
+}
+
+async function renderSignin() {
+  $("#main").innerHTML = `<h1>${t("signin")}</h1>${whoBox()}
+    <form id="signin-form">
+      <label for="token">${t("token")}<input id="token" type="password" autocomplete="off" required size="60"></label>
+      <button type="submit" id="signin">${t("signin")}</button>
+    </form><div id="out"></div>`;
+  $("#signin-form").addEventListener("submit", async (ev) => {
+    ev.preventDefault();
+    state.token = $("#token").value.trim();
+    try {
+      state.me = await api("/v1/me");
+      sessionStorage.setItem("iris.token", state.token);
+      location.hash = state.me.role === "citizen" ? "#/consultations" : state.me.role === "researcher" ? "#/stats" : (["admin", "auditor", "adviser", "inspector"].includes(state.me.role) ? "#/trace" : "#/signin-done");
+    } catch (e) {
+      state.me = null;
+      $("#out").innerHTML = errorBox(e);
+    }
+  });
+  nav();
+}
+
+function timeline(rows) {
+  const perDay = new Map();
+  rows.forEach((r) => { const d = String(r.ts).slice(0, 10); perDay.set(d, (perDay.get(d) || 0) + 1); });
+  const seen = [...perDay.keys()].sort();
+  if (!seen.length) return "";
+  // Every calendar day from the first to the last, so quiet days show as gaps.
+  const days = [];
+  for (let d = new Date(seen[0] + "T00:00:00Z"); days.length < 3660; d.setUTCDate(d.getUTCDate() + 1)) {
+    const day = d.toISOString().slice(0, 10);
+    days.push(day);
+    if (day >= seen[seen.length - 1]) break;
+  }
+  const max = Math.max(...perDay.values());
+  const w = Math.max(1, Math.min(24, Math.floor(900 / days.length)));
+  const bars = days.map((d, i) => {
+    const n = perDay.get(d) || 0;
+    const h = Math.round((n / max) * 80);
+    return n ? `<rect x="${i * w}" y="${90 - h}" width="${Math.max(1, w - 1)}" height="${h}"><title>${d}: ${n}</title></rect>` : "";
+  }).join("");
+  return `<figure><figcaption>${t("perDay")} (${esc(days[0])} → ${esc(days[days.length - 1])})</figcaption>
+    <svg class="timeline" id="timeline" role="img" aria-label="${t("perDay")}" width="${days.length * w}" height="95" viewBox="0 0 ${days.length * w} 95">${bars}</svg></figure>`;
+}
+
+function csv(rows) {
+  const q = (v) => { const s = String(v == null ? "" : v); return /[",\n]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s; };
+  return [COLUMNS.join(",")].concat(rows.map((r) => COLUMNS.map((c) => q(r[c])).join(","))).join("\n") + "\n";
+}
+
+function renderRows() {
+  const rows = state.rows.slice();
+  if (state.sort) {
+    rows.sort((a, b) => String(a[state.sort]).localeCompare(String(b[state.sort])) * (state.desc ? -1 : 1));
+  }
+  const pages = Math.max(1, Math.ceil(rows.length / PAGE));
+  state.page = Math.min(state.page, pages - 1);
+  const shown = rows.slice(state.page * PAGE, (state.page + 1) * PAGE);
+  const head = COLUMNS.map((c) => `<th scope="col" tabindex="0" data-col="${c}" aria-sort="${state.sort === c ? (state.desc ? "descending" : "ascending") : "none"}">${c}</th>`).join("");
+  const body = shown.map((r) => "<tr>" + COLUMNS.map((c) => c === "ticket"
+    ? `<td><a href="#" class="ticket" data-ticket="${esc(r[c])}">${esc(r[c])}</a></td>`
+    : `<td>${esc(r[c])}</td>`).join("") + "</tr>").join("");
+  const blob = URL.createObjectURL(new Blob([csv(rows)], { type: "text/csv" }));
+  $("#rows").innerHTML = `<table id="results"><thead><tr>${head}</tr></thead><tbody>${body}</tbody></table>
+    <div class="pager"><button id="prev" ${state.page === 0 ? "disabled" : ""}>${t("prev")}</button>
+    <span id="page">${t("page")} ${state.page + 1} / ${pages}</span>
+    <button id="next" ${state.page >= pages - 1 ? "disabled" : ""}>${t("next")}</button>
+    <a id="export" href="${blob}" download="iris-trace.csv">${t("export")}</a></div>`;
+  document.querySelectorAll("th[data-col]").forEach((th) => {
+    const sort = () => { state.desc = state.sort === th.dataset.col ? !state.desc : false; state.sort = th.dataset.col; renderRows(); };
+    th.addEventListener("click", sort);
+    th.addEventListener("keydown", (e) => { if (e.key === "Enter" || e.key === " ") { e.preventDefault(); sort(); } });
+  });
+  $("#prev").addEventListener("click", () => { state.page--; renderRows(); });
+  $("#next").addEventListener("click", () => { state.page++; renderRows(); });
+  document.querySelectorAll("a.ticket").forEach((a) => a.addEventListener("click", (e) => {
+    e.preventDefault(); $("#by").value = "ticket"; $("#key").value = a.dataset.ticket; $("#from").value = ""; $("#to").value = ""; search();
+  }));
+}
+
+async function search() {
+  const by = $("#by").value, key = $("#key").value.trim();
+  const params = new URLSearchParams({ [by]: key, limit: "5000" });
+  if ($("#from").value) params.set("from", $("#from").value);
+  if ($("#to").value) params.set("to", $("#to").value);
+  if (state.me.role === "inspector") {
+    state.deliberation = $("#deliberation").value; state.caseRef = $("#case").value.trim();
+    sessionStorage.setItem("iris.deliberation", state.deliberation); sessionStorage.setItem("iris.case", state.caseRef);
+    if (!state.deliberation || !state.caseRef) { $("#out").innerHTML = errorBox(new Error(t("needCase"))); return; }
+    params.set("deliberation", state.deliberation); params.set("case", state.caseRef);
+  }
+  $("#out").innerHTML = "";
+  try {
+    const started = performance.now();
+    const r = await api("/v1/trace?" + params.toString());
+    state.rows = r.events || []; state.page = 0; state.sort = null;
+    $("#out").innerHTML = `<p id="summary" class="ok">${r.count} ${t("events")}${r.truncated ? " (…)" : ""} — ${t("scope")}: ${esc(r.scope)}
+      <span class="muted">(${Math.round(performance.now() - started)} ms)</span></p>${timeline(state.rows)}<div id="rows"></div>`;
+    renderRows();
+  } catch (e) {
+    state.rows = [];
+    $("#out").innerHTML = errorBox(e);
+  }
+}
+
+function renderTrace() {
+  $("#main").innerHTML = `<h1>${t("trace")}</h1>${whoBox()}
+    <form id="trace-form">
+      ${inspectorFields()}
+      <label for="by">${t("by")}<select id="by"><option value="subject">${t("subject")}</option><option value="actor">${t("actor")}</option><option value="ticket">${t("ticket")}</option></select></label>
+      <label for="key">${t("key")}<input id="key" required></label>
+      <label for="from">${t("from")}<input id="from" type="date"></label>
+      <label for="to">${t("to")}<input id="to" type="date"></label>
+      <button type="submit" id="search">${t("search")}</button>
+    </form><div id="out"></div>`;
+  $("#trace-form").addEventListener("submit", (e) => { e.preventDefault(); search(); });
+  nav();
+}
+
+async function renderConsultations() {
+  $("#main").innerHTML = `<h1>${t("consultations")}</h1>${whoBox()}<div id="out"></div>`;
+  nav();
+  try {
+    const r = await api("/v1/me/consultations");
+    const rows = r.consultations || [];
+    const cols = rows.length ? Object.keys(rows[0]) : [];
+    $("#out").innerHTML = `<p class="muted" id="rule">${esc(r.rule)}</p>` + (rows.length
+      ? `<table id="consultations"><thead><tr>${cols.map((c) => `<th scope="col">${esc(c)}</th>`).join("")}</tr></thead><tbody>` +
+        rows.map((row) => "<tr>" + cols.map((c) => `<td>${esc(row[c])}</td>`).join("") + "</tr>").join("") + "</tbody></table>"
+      : `<p id="none">${t("noConsultations")}</p>`);
+  } catch (e) {
+    $("#out").innerHTML = errorBox(e);
+  }
+}
+
+async function renderChain() {
+  $("#main").innerHTML = `<h1>${t("chain")}</h1>${whoBox()}
+    <p><button id="verify">${t("verify")}</button> <button id="checkpoint">${t("checkpoint")}</button></p><div id="out"></div>`;
+  nav();
+  const show = async () => {
+    try {
+      const c = await api("/v1/chain");
+      const v = c.last_verify;
+      const verdict = !v ? `<p id="verdict">${t("lastVerify")}: ${t("never")}</p>`
+        : v.ok ? `<p id="verdict" class="ok">${t("lastVerify")} (${esc(v.at)}): ${t("allHolds")} — ${esc(v.summary)}</p>`
+        : `<div id="verdict" class="error" role="alert">${t("lastVerify")} (${esc(v.at)}): ${v.findings.length} ${t("findings")}<ul>${v.findings.map((f) => `<li>${esc(f)}</li>`).join("")}</ul></div>`;
+      $("#out").innerHTML = `${verdict}<p id="count">${c.seals} ${t("seals")}</p>
+        <table id="seals"><thead><tr><th scope="col">#</th><th scope="col">${t("kind")}</th><th scope="col">path</th><th scope="col">rows</th><th scope="col">sealed</th><th scope="col">key</th></tr></thead><tbody>` +
+        c.last.map((s) => `<tr><td>${s.n}</td><td>${esc(s.kind)}</td><td>${esc(s.path)}</td><td>${s.rows}</td><td>${esc(s.sealed_at)}</td><td>${esc(s.key_id)}</td></tr>`).join("") + "</tbody></table>";
+    } catch (e) {
+      $("#out").innerHTML = errorBox(e);
+    }
+  };
+  $("#verify").addEventListener("click", async () => {
+    try { await api("/v1/verify", { method: "POST" }); } catch (e) { $("#out").innerHTML = errorBox(e); return; }
+    show();
+  });
+  $("#checkpoint").addEventListener("click", async () => {
+    try {
+      const cp = await api("/v1/checkpoint");
+      const a = document.createElement("a");
+      a.id = "checkpoint-file";
+      a.href = URL.createObjectURL(new Blob([JSON.stringify(cp, null, 2)], { type: "application/json" }));
+      a.download = "iris-checkpoint.json";
+      a.textContent = "iris-checkpoint.json";
+      $("#out").prepend(a);
+      a.click();
+    } catch (e) { $("#out").innerHTML = errorBox(e); }
+  });
+  show();
+}
+
+// A table of JSON rows (objects), with ids for tests and assistive tech.
+function table(id, rows, cellClass, columns) {
+  const cols = columns || (rows.length ? Object.keys(rows[0]) : []);
+  return `<table id="${id}"><thead><tr>${cols.map((c) => `<th scope="col">${esc(c)}</th>`).join("")}</tr></thead><tbody>` +
+    rows.map((r) => "<tr>" + cols.map((c) => `<td${cellClass ? cellClass(r[c]) : ""}>${esc(r[c])}</td>`).join("") + "</tr>").join("") + "</tbody></table>";
+}
+
+// Horizontal bars of `value` by `label`, as SVG.
+function bars(id, items, caption) {
+  const shown = items.filter((i) => typeof i.value === "number").slice(0, 20);
+  if (!shown.length) return "";
+  const max = Math.max(...shown.map((i) => i.value)) || 1;
+  const h = 18;
+  const rows = shown.map((i, k) => `<text x="0" y="${k * h + 13}" font-size="12">${esc(i.label)}</text>` +
+    `<rect x="170" y="${k * h + 2}" width="${Math.max(1, Math.round((i.value / max) * 500))}" height="${h - 4}"><title>${esc(i.label)}: ${i.value}</title></rect>` +
+    `<text x="${175 + Math.round((i.value / max) * 500)}" y="${k * h + 13}" font-size="11">${i.value}</text>`).join("");
+  return `<figure><figcaption>${esc(caption)}</figcaption><svg class="timeline" id="${id}" role="img" aria-label="${esc(caption)}" width="760" height="${shown.length * h + 4}">${rows}</svg></figure>`;
+}
+
+function renderSql() {
+  $("#main").innerHTML = `<h1>${t("sql")}</h1>${whoBox()}
+    <form id="sql-form">${inspectorFields()}
+      <label for="sql" style="flex:1 1 100%">${t("query")}<textarea id="sql" rows="5" required>SELECT message_type, count(*) AS n FROM events GROUP BY message_type ORDER BY n DESC LIMIT 10</textarea></label>
+      <button type="submit" id="run">${t("run")}</button></form><div id="out"></div>`;
+  nav();
+  $("#sql-form").addEventListener("submit", async (e) => {
+    e.preventDefault();
+    const body = { sql: $("#sql").value };
+    if (state.me.role === "inspector") { body.deliberation = $("#deliberation").value; body.case = $("#case").value.trim(); }
+    try {
+      const r = await api("/v1/sql", { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(body) });
+      $("#out").innerHTML = `<p class="ok" id="summary">${r.row_count} ${t("rows")} — ${t("scope")}: ${esc(r.scope)}</p>${table("answer", r.rows, null, r.columns)}`;
+    } catch (err) { $("#out").innerHTML = errorBox(err); }
+  });
+}
+
+async function renderPatterns() {
+  $("#main").innerHTML = `<h1>${t("patterns")}</h1>${whoBox()}<div id="out"></div>`;
+  nav();
+  try {
+    const list = (await api("/v1/patterns")).patterns;
+    let html = "";
+    for (const p of list) {
+      try {
+        const r = await api("/v1/sql", { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify({ sql: p.sql }) });
+        const cols = r.columns || [];
+        const chart = cols.length > 1 ? bars(`chart-${p.name}`, r.rows.map((row) => ({ label: row[cols[0]], value: row[cols[1]] })), `${cols[1]} / ${cols[0]}`) : "";
+        html += `<section id="pattern-${p.name}"><h2>${esc(p.title)}</h2>${chart}${table(`table-${p.name}`, r.rows, null, cols)}</section>`;
+      } catch (err) { html += `<section><h2>${esc(p.title)}</h2>${errorBox(err)}</section>`; }
+    }
+    $("#out").innerHTML = html;
+  } catch (err) { $("#out").innerHTML = errorBox(err); }
+}
+
+async function renderStats() {
+  $("#main").innerHTML = `<h1>${t("stats")}</h1>${whoBox()}
+    <form id="stats-form"><label for="report">${t("report")}<select id="report"></select></label>
+    <button type="submit" id="show">${t("run")}</button></form><div id="out"></div>`;
+  nav();
+  const list = (await api("/v1/reports")).reports;
+  $("#report").innerHTML = list.map((r) => `<option value="${esc(r.name)}">${esc(r.title)}</option>`).join("");
+  $("#stats-form").addEventListener("submit", async (e) => {
+    e.preventDefault();
+    try {
+      const a = await api(`/v1/reports/${encodeURIComponent($("#report").value)}?format=json`);
+      const rows = a.rows.map((r) => Object.fromEntries(a.columns.map((c, i) => [c, r[i]])));
+      // Dimension columns are those a margin shows as "Total".
+      const dims = a.columns.filter((c, i) => a.rows.some((r) => r[i] === "Total"));
+      const measure = a.columns.find((c) => !dims.includes(c));
+      const cells = rows.filter((r, i) => !a.margin[i]);
+      const chart = bars("chart", cells.map((r) => ({ label: dims.map((d) => r[d]).join(" · "), value: r[measure] })), `${measure}`);
+      const p = a.protection;
+      $("#out").innerHTML = `${chart}${table("report-table", rows, (v) => (v === ":c" ? ' class="c" title="confidential"' : ""), a.columns)}
+        <p class="muted" id="legend">${t("confidential")} — ${p.primary} + ${p.secondary}; ${t("margin")}.</p>`;
+      document.querySelectorAll("#report-table tbody tr").forEach((tr, i) => { if (a.margin[i]) tr.style.fontWeight = "bold"; });
+    } catch (err) { $("#out").innerHTML = errorBox(err); }
+  });
+}
+
+async function route() {
+  if (state.token && !state.me) {
+    try { state.me = await api("/v1/me"); } catch (e) { state.token = ""; sessionStorage.clear(); }
+  }
+  const here = location.hash || "#/signin";
+  if (here === "#/signout") {
+    state.token = ""; state.me = null; sessionStorage.clear();
+    location.hash = "#/signin";
+    return;
+  }
+  if (here !== "#/signin" && !state.me) { location.hash = "#/signin"; return; }
+  if (here === "#/trace") renderTrace();
+  else if (here === "#/consultations") renderConsultations();
+  else if (here === "#/chain") renderChain();
+  else if (here === "#/sql") renderSql();
+  else if (here === "#/patterns") renderPatterns();
+  else if (here === "#/stats") renderStats();
+  else if (here === "#/signin-done") { $("#main").innerHTML = whoBox(); nav(); }
+  else renderSignin();
+  $("#main").focus();
+}
+
+$("#lang").value = state.lang;
+$("#lang").addEventListener("change", () => { state.lang = $("#lang").value; localStorage.setItem("iris.lang", state.lang); route(); });
+window.addEventListener("hashchange", route);
+route();
