@@ -236,7 +236,14 @@ def main():
             d = by.get((layout, name, "DuckDB (in-process)"))
             if i and d:
                 out.append(f"- {layout}, {name}: {d[0] / i[0]:.2f}× (Iris includes process start)")
-    (ROOT / "benches" / "RESULTS.md").write_text("\n".join(out) + "\n")
+    results = ROOT / "benches" / "RESULTS.md"
+    # Keep the Criterion figures (`## Hot paths`, from `cargo bench --bench hot_paths`) of the last run.
+    kept = ""
+    if results.exists():
+        old = results.read_text()
+        if "\n## Hot paths" in old:
+            kept = old[old.index("\n## Hot paths"):]
+    results.write_text("\n".join(out) + "\n" + kept)
     print("\n".join(out))
 
 
