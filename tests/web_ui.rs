@@ -269,6 +269,19 @@ fn sign_in_trace_export_denial_citizen_and_chain_in_a_real_browser() {
         .expect("actor")
         .to_owned();
 
+    // The page allows no script but its own.
+    let page = http.get(format!("{}/", server.url)).send().expect("page");
+    let csp = page
+        .headers()
+        .get("content-security-policy")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned();
+    assert!(
+        csp.contains("script-src 'self'") && csp.contains("frame-ancestors 'none'"),
+        "{csp}"
+    );
+
     let b = Browser::start();
     // Sign-in shows who I am, my role and scope; every field has a label.
     b.sign_in(&server.url, &adviser);

@@ -31,11 +31,11 @@ pub enum ResearchError {
     Refused(#[from] Refusal),
     /// The answer would disclose persons by difference with an earlier one.
     #[error(
-        "refused (differencing): cell {label} holds the records of cell {earlier_label} released by query #{earlier_query} of this project, or is held by it, but for {persons} record(s), fewer than the minimum of {min_cell}; together the two answers would disclose those records"
+        "refused (differencing): cell {label} holds the records of cell {earlier_label} released by query #{earlier_query} of this project, or is held by it, but for {records} record(s), fewer than the minimum of {min_cell}; together the two answers would disclose those records"
     )]
     Differencing {
         label: String,
-        persons: usize,
+        records: usize,
         min_cell: usize,
         earlier_label: String,
         earlier_query: u64,
@@ -178,7 +178,7 @@ impl ResearchDesk {
         if let Some(d) = history.check(&released, rules.min_cell) {
             return Err(ResearchError::Differencing {
                 label: d.label,
-                persons: d.persons,
+                records: d.records,
                 min_cell: rules.min_cell,
                 earlier_label: d.earlier_label,
                 earlier_query: d.earlier_query,

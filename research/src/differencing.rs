@@ -19,7 +19,7 @@ pub struct ReleasedCell {
     /// The cell, as shown (e.g. `region=BRU, quarter=Total`).
     pub label: String,
     /// Sorted pseudonyms of the records behind it.
-    pub persons: Vec<u64>,
+    pub records: Vec<u64>,
 }
 
 /// A project's released cells, kept in `DATA/research/<project>/released.jsonl`.
@@ -36,7 +36,7 @@ pub struct Differencing {
     pub label: String,
     pub earlier_query: u64,
     pub earlier_label: String,
-    pub persons: usize,
+    pub records: usize,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -47,7 +47,7 @@ struct Line {
     cells: Vec<(String, Vec<u64>)>,
 }
 
-/// Persons only in `a` and persons only in `b`, each counted up to `limit` (sorted inputs).
+/// Records only in `a` and records only in `b`, each counted up to `limit` (sorted inputs).
 fn differences(a: &[u64], b: &[u64], limit: usize) -> (usize, usize) {
     let (mut i, mut j, mut only_a, mut only_b) = (0, 0, 0, 0);
     while (i < a.len() || j < b.len()) && (only_a < limit || only_b < limit) {
@@ -91,10 +91,10 @@ impl History {
                         continue;
                     };
                     queries = queries.max(l.query);
-                    cells.extend(l.cells.into_iter().map(|(label, persons)| ReleasedCell {
+                    cells.extend(l.cells.into_iter().map(|(label, records)| ReleasedCell {
                         query: l.query,
                         label,
-                        persons,
+                        records,
                     }));
                 }
             }
@@ -108,15 +108,15 @@ impl History {
         })
     }
 
-    /// The first cell of `new` that differs from a released one by 1 to `min_cell − 1` persons.
+    /// The first cell of `new` nested in or around a released one, 1 to `min_cell − 1` records apart.
     pub fn check(&self, new: &[(String, Vec<u64>)], min_cell: usize) -> Option<Differencing> {
-        for (label, persons) in new {
+        for (label, records) in new {
             for old in &self.cells {
                 // |A Δ B| ≥ ||A| − |B||: most pairs are ruled out without comparing.
-                if persons.len().abs_diff(old.persons.len()) >= min_cell {
+                if records.len().abs_diff(old.records.len()) >= min_cell {
                     continue;
                 }
-                let (only_new, only_old) = differences(persons, &old.persons, min_cell);
+                let (only_new, only_old) = differences(records, &old.records, min_cell);
                 let d = only_new + only_old;
                 let nested = only_new == 0 || only_old == 0;
                 if nested && d > 0 && d < min_cell {
@@ -124,7 +124,7 @@ impl History {
                         label: label.clone(),
                         earlier_query: old.query,
                         earlier_label: old.label.clone(),
-                        persons: d,
+                        records: d,
                     });
                 }
             }
@@ -153,10 +153,10 @@ impl History {
         f.write_all(text.as_bytes())?;
         f.sync_data()?;
         self.cells
-            .extend(line.cells.into_iter().map(|(label, persons)| ReleasedCell {
+            .extend(line.cells.into_iter().map(|(label, records)| ReleasedCell {
                 query: line.query,
                 label,
-                persons,
+                records,
             }));
         Ok(self.queries)
     }
@@ -180,7 +180,7 @@ mod tests {
         let d = h
             .check(&[("tracker".into(), minus_one)], 10)
             .expect("caught");
-        assert_eq!((d.persons, d.earlier_query), (1, 1));
+        assert_eq!((d.records, d.earlier_query), (1, 1));
         // One person more: nested the other way, caught too.
         assert!(
             h.check(&[("plus".into(), (0..101).collect())], 10)
