@@ -3,6 +3,7 @@
 //! a cap on spill space, a timeout, and a limit on how many heavy queries (those the lookup index does
 //! not narrow) run at once.
 
+use datafusion::execution::cache::cache_manager::CacheManagerConfig;
 use datafusion::execution::disk_manager::{DiskManagerBuilder, DiskManagerMode};
 use datafusion::execution::memory_pool::{FairSpillPool, TrackConsumersPool};
 use datafusion::execution::runtime_env::{RuntimeEnv, RuntimeEnvBuilder};
@@ -58,9 +59,18 @@ impl QueryLimits {
                 .with_mode(mode)
                 .with_max_temp_directory_size(self.spill_bytes)
         };
+        // DataFusion's default caches (1 MiB of directory listings, 20 MiB of file statistics, 50 MiB
+        // of footers) hold a few hundred daily partitions; a year is thousands, and a listing that
+        // does not fit is redone by every query (most of a warm trace's time). Sealed files never
+        // change and a new seal clears the listing, so cache them generously.
+        let caches = CacheManagerConfig::default()
+            .with_list_files_cache_limit(64 << 20)
+            .with_file_statistics_cache_limit(256 << 20)
+            .with_metadata_cache_limit(512 << 20);
         RuntimeEnvBuilder::new()
             .with_memory_pool(Arc::new(pool))
             .with_disk_manager_builder(disk)
+            .with_cache_manager(caches)
             .build_arc()
     }
 }
