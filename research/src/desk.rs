@@ -170,9 +170,14 @@ impl ResearchDesk {
             .collect();
         let rules = &project.rules;
         let hidden = suppress::suppress(&cells, dims, &sums, rules);
-        let mut answer = release(&q, &project.id, &cells, &hidden, &measures, rules);
-        // Differencing against everything the project was given before, then record this answer.
-        let released: Vec<(String, Vec<u64>)> = answer_cells(&q, &cells, &hidden, &answer);
+        let (mut answer, shown) = release(&q, &project.id, &cells, &hidden, &measures, rules);
+        // Differencing against everything the project was given before, then record this answer: the
+        // cells shown with figures (a HAVING or LIMIT leaves some out; margins are always shown).
+        let released: Vec<(String, Vec<u64>)> = shown
+            .iter()
+            .filter(|k| !hidden.contains_key(*k))
+            .map(|k| (label(&q, k), cells[k].records.iter().copied().collect()))
+            .collect();
         let _one_at_a_time = self.history_lock.lock().await;
         let mut history = History::open(&self.data, &project.id)?;
         if let Some(d) = history.check(&released, rules.min_cell) {
@@ -362,7 +367,7 @@ fn holds(c: &Condition, row: &[Figure]) -> bool {
 }
 
 /// Builds the released answer: cells (HAVING, ORDER BY and LIMIT applied to released figures;
-/// suppressed cells always shown, flagged), then the margins.
+/// suppressed cells always shown, flagged), then the margins. Returns it with the keys of its rows.
 fn release(
     q: &StatQuery,
     project: &str,
@@ -370,7 +375,7 @@ fn release(
     hidden: &BTreeMap<Key, Suppressed>,
     measures: &[String],
     rules: &Rules,
-) -> Answer {
+) -> (Answer, Vec<Key>) {
     let mut body: Vec<(Key, Vec<Figure>)> = Vec::new();
     let mut margins: Vec<(Key, Vec<Figure>)> = Vec::new();
     for (key, cell) in cells {
@@ -424,7 +429,12 @@ fn release(
         .map(|_| false)
         .chain(margins.iter().map(|_| true))
         .collect();
-    Answer {
+    let keys = body
+        .iter()
+        .chain(&margins)
+        .map(|(k, _)| k.clone())
+        .collect();
+    let answer = Answer {
         project: project.to_owned(),
         table: q.table.name.to_owned(),
         columns: q.outputs.iter().map(|o| o.name().to_owned()).collect(),
@@ -444,46 +454,6 @@ fn release(
             round_to: rules.round_to,
         },
         query: 0,
-    }
-}
-
-/// The released cells of the answer with their source records, for the differencing check.
-fn answer_cells(
-    q: &StatQuery,
-    cells: &BTreeMap<Key, Cell>,
-    hidden: &BTreeMap<Key, Suppressed>,
-    answer: &Answer,
-) -> Vec<(String, Vec<u64>)> {
-    // Cells a HAVING or LIMIT left out are not released; margins always are.
-    let shown: std::collections::BTreeSet<Vec<String>> = answer
-        .rows
-        .iter()
-        .map(|r| {
-            r.iter()
-                .zip(&answer.dimension)
-                .filter(|(_, d)| **d)
-                .map(|(f, _)| match f {
-                    Figure::Text(t) => t.clone(),
-                    _ => String::new(),
-                })
-                .collect()
-        })
-        .collect();
-    cells
-        .iter()
-        .filter(|(k, _)| !hidden.contains_key(*k))
-        .filter(|(k, _)| {
-            let as_shown: Vec<String> = q
-                .outputs
-                .iter()
-                .filter_map(|o| match o {
-                    Output::Dimension(name) => q.dimensions.iter().position(|x| x == name),
-                    _ => None,
-                })
-                .map(|i| k[i].clone().unwrap_or_else(|| TOTAL.into()))
-                .collect();
-            shown.contains(&as_shown)
-        })
-        .map(|(k, c)| (label(q, k), c.records.iter().copied().collect()))
-        .collect()
+    };
+    (answer, keys)
 }
