@@ -214,89 +214,7 @@ fn literal_day(e: &Expr) -> Option<String> {
     chrono::DateTime::from_timestamp_micros(micros).map(|t| t.format("%Y-%m-%d").to_string())
 }
 
-/// Sources a scan is limited to by `source = 'x'` and excludes by `source <> 'x'`.
-#[derive(Clone, Debug, Default, PartialEq)]
-struct SourceBounds {
-    only: Option<String>,
-    not: BTreeSet<String>,
-}
-
-impl SourceBounds {
-    fn of(filters: &[Expr]) -> SourceBounds {
-        let mut b = SourceBounds::default();
-        for f in filters {
-            if let Some((op, value)) = source_comparison(f) {
-                match op {
-                    Operator::Eq => b.only = Some(value),
-                    _ => {
-                        b.not.insert(value);
-                    }
-                }
-            }
-        }
-        b
-    }
-}
-
-/// `source = 'x'` or `source <> 'x'` (either side).
-fn source_comparison(f: &Expr) -> Option<(Operator, String)> {
-    let Expr::BinaryExpr(BinaryExpr { left, op, right }) = f else {
-        return None;
-    };
-    if !matches!(op, Operator::Eq | Operator::NotEq) {
-        return None;
-    }
-    match (column_name(left), column_name(right)) {
-        (Some("source"), None) => Some((*op, string_literal(right)?)),
-        (None, Some("source")) => Some((*op, string_literal(left)?)),
-        _ => None,
-    }
-}
-
-/// Whether a filter only prunes daily partitions by their path (`day=…/source=…`), which `narrow`
-/// does from the live files at no cost; such filters are kept from the directory listing, which would
-/// otherwise build and evaluate an expression per listed file (the larger part of a warm trace's time
-/// over thousands of daily files).
-fn pruned_from_paths(f: &Expr) -> bool {
-    if source_comparison(f).is_some() {
-        return true;
-    }
-    match f {
-        Expr::BinaryExpr(BinaryExpr { left, op, right }) => {
-            matches!(
-                op,
-                Operator::Eq | Operator::Lt | Operator::LtEq | Operator::Gt | Operator::GtEq
-            ) && match (column_name(left), column_name(right)) {
-                (Some("day"), None) => literal_day(right).is_some(),
-                (None, Some("day")) => literal_day(left).is_some(),
-                _ => false,
-            }
-        }
-        Expr::Between(b) => {
-            !b.negated
-                && column_name(&b.expr) == Some("day")
-                && literal_day(&b.low).is_some()
-                && literal_day(&b.high).is_some()
-        }
-        _ => false,
-    }
-}
-
-/// The value of partition segment `name=` in a path.
-fn path_value<'a>(rel: &'a str, name: &str) -> Option<&'a str> {
-    rel.split('/')
-        .find_map(|seg| seg.strip_prefix(name)?.strip_prefix('='))
-}
-
 impl DayBounds {
-    /// Whether a daily partition's day (from its path) may hold matching rows.
-    fn admits_path(&self, rel: &str) -> bool {
-        let Some(day) = path_value(rel, "day") else {
-            return true;
-        };
-        self.from.as_deref().is_none_or(|f| day >= f) && self.to.as_deref().is_none_or(|t| day <= t)
-    }
-
     /// Bounds from conjuncts `ts|day (=, <, <=, >, >=) literal` and `ts|day BETWEEN a AND b`.
     /// Only ever a superset of the matching days (a bound is rounded outward to its whole day).
     pub fn of(filters: &[Expr]) -> DayBounds {
@@ -371,7 +289,6 @@ impl SealedTable {
         plan: Arc<dyn ExecutionPlan>,
         manifest: &Manifest,
         lookups: &[KeyFilter],
-        paths: (&DayBounds, &SourceBounds),
         stats: &mut LookupStats,
     ) -> Result<Option<Arc<dyn ExecutionPlan>>> {
         let any: &dyn Any = plan.as_ref();
@@ -396,17 +313,6 @@ impl SealedTable {
                 let Some(sealed) = manifest.files.get(&rel) else {
                     continue; // not sealed yet, or replaced by a compaction
                 };
-                // The day and source filters the listing was spared (daily partitions only).
-                let (days, sources) = paths;
-                if !days.admits_path(&rel) {
-                    continue;
-                }
-                if let Some(source) = path_value(&rel, "source")
-                    && (sources.only.as_deref().is_some_and(|s| s != source)
-                        || sources.not.contains(source))
-                {
-                    continue;
-                }
                 if index.is_some() {
                     stats.files_listed += 1;
                     // A compacted file holds one bucket of subjects: skip the other buckets.
@@ -511,21 +417,17 @@ impl TableProvider for SealedTable {
             ..LookupStats::default()
         };
         let mut inputs = Vec::new();
-        let sources = SourceBounds::of(filters);
         let daily_filters: Vec<Expr> = filters
             .iter()
-            .filter(|f| !pruned_from_paths(f))
             .cloned()
+            .chain(bounds.as_filters("day", 10))
             .collect();
         let daily = self
             .daily
             .scan(state, projection, &daily_filters, limit)
             .await?;
         let listed_at = started.elapsed();
-        inputs.extend(
-            self.narrow(daily, &manifest, &lookups, (&bounds, &sources), &mut stats)
-                .await?,
-        );
+        inputs.extend(self.narrow(daily, &manifest, &lookups, &mut stats).await?);
         let narrowed_at = started.elapsed();
         if let Some(compacted) = &self.compacted {
             // The first columns of a compacted file are the table's, in the same order.
@@ -540,10 +442,7 @@ impl TableProvider for SealedTable {
             let plan = compacted
                 .scan(state, Some(projection), &filters, limit)
                 .await?;
-            inputs.extend(
-                self.narrow(plan, &manifest, &lookups, (&bounds, &sources), &mut stats)
-                    .await?,
-            );
+            inputs.extend(self.narrow(plan, &manifest, &lookups, &mut stats).await?);
         }
         tracing::debug!(
             "scan planned in {:?}: manifest {:?}, daily listing {:?}, daily narrowing {:?}, compacted {:?}",
