@@ -72,12 +72,14 @@ pub fn bound_rows(mut rows: Vec<Row>, max_rows: usize) -> Vec<Row> {
     let mut run = 0usize;
     let mut last: Option<(Vec<String>, u64)> = None;
     for r in rows {
-        let here = (r.dims.clone(), r.unit);
-        if last.as_ref() == Some(&here) {
+        if last
+            .as_ref()
+            .is_some_and(|(d, u)| *u == r.unit && *d == r.dims)
+        {
             run += 1;
         } else {
             run = 1;
-            last = Some(here);
+            last = Some((r.dims.clone(), r.unit));
         }
         if run <= max_rows.max(1) {
             kept.push(r);
