@@ -39,6 +39,9 @@ struct Cli {
     /// Full-scan queries that may run at once (more wait for their turn).
     #[arg(long, global = true, env = "IRIS_HEAVY_QUERIES", default_value_t = 2)]
     heavy_queries: usize,
+    /// Largest step a source's `source_seq` may take past its highest stored number (default 10⁹).
+    #[arg(long, global = true, env = "IRIS_MAX_SEQ_JUMP")]
+    max_seq_jump: Option<u64>,
     #[command(subcommand)]
     command: Command,
 }
@@ -127,6 +130,11 @@ enum Command {
     Trace(cmd::trace::TraceArgs),
     /// Run the HTTP server.
     Serve(cmd::serve::ServeArgs),
+    /// Salvage a damaged write-ahead log: seal every intact frame, record and print what was lost.
+    Recover,
+    /// Sources' sequence numbers: reset a source's next expected number (sealed), list high-water marks.
+    #[command(subcommand)]
+    Source(cmd::recover::SourceCommand),
     /// Write synthetic events (JSON lines) with a fixed seed.
     Gen(cmd::gen_events::GenArgs),
     /// Create an API token and print it (shown once), list tokens, or revoke one.
@@ -158,7 +166,8 @@ fn main() {
         .with_writer(std::io::stderr)
         .init();
     let cli = Cli::parse();
-    let dir = iris_store::datadir::DataDir::new(&cli.data, cli.store.clone());
+    let dir = iris_store::datadir::DataDir::new(&cli.data, cli.store.clone())
+        .with_max_seq_jump(cli.max_seq_jump);
     let limits = cli.query_limits();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()

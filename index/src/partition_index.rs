@@ -88,6 +88,23 @@ pub fn build_index(
     blob::pack(&header, &contents)
 }
 
+/// Runs `f`, turning a panic inside tantivy (on damaged bytes) into [`IndexError::Corrupt`].
+fn guarded<T>(f: impl FnOnce() -> Result<T, IndexError>) -> Result<T, IndexError> {
+    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)) {
+        Ok(r) => r,
+        Err(panic) => {
+            let why = panic
+                .downcast_ref::<&str>()
+                .map(|s| (*s).to_owned())
+                .or_else(|| panic.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "unknown panic".to_owned());
+            Err(IndexError::Corrupt(format!(
+                "the index reader failed: {why}"
+            )))
+        }
+    }
+}
+
 /// An opened partition index.
 pub struct PartitionIndex {
     header: BlobHeader,
@@ -96,8 +113,13 @@ pub struct PartitionIndex {
 }
 
 impl PartitionIndex {
-    /// Opens a blob made by [`build_index`].
+    /// Opens a blob made by [`build_index`]. Never panics: a blob that makes the reader panic is
+    /// reported as corrupt.
     pub fn open(bytes: &[u8]) -> Result<PartitionIndex, IndexError> {
+        guarded(|| Self::open_unguarded(bytes))
+    }
+
+    fn open_unguarded(bytes: &[u8]) -> Result<PartitionIndex, IndexError> {
         let (header, contents) = blob::unpack(bytes)?;
         let dir = RamDirectory::create();
         for ((name, _), data) in header.files.iter().zip(contents) {
@@ -132,8 +154,12 @@ impl PartitionIndex {
         &self.header
     }
 
-    /// The rows (in file order, ascending, unique) whose `column` equals one of `keys`.
+    /// The rows (in file order, ascending, unique) whose `column` equals one of `keys`. Never panics.
     pub fn rows_matching(&self, column: &str, keys: &[&str]) -> Result<Vec<u32>, IndexError> {
+        guarded(|| self.rows_matching_unguarded(column, keys))
+    }
+
+    fn rows_matching_unguarded(&self, column: &str, keys: &[&str]) -> Result<Vec<u32>, IndexError> {
         let at = INDEXED_COLUMNS
             .iter()
             .position(|c| *c == column)

@@ -214,11 +214,18 @@ pub fn admit_batch(seq: &mut Sequencer, batch: Batch) -> (WalRecord, BatchOutcom
                 record.events.push(event);
             }
             Admission::Duplicate => outcome.duplicates += 1,
-            Admission::Backwards { highest } => {
-                let reason = format!(
-                    "source_seq {} goes backwards: source `{}` is already at {highest}",
-                    event.source_seq, event.source
-                );
+            refused @ (Admission::Backwards { .. } | Admission::Implausible { .. }) => {
+                let reason = match refused {
+                    Admission::Implausible { highest, max_jump } => format!(
+                        "source_seq {} is implausible: more than {max_jump} ahead of source `{}`'s highest number {highest} (an administrator can move it with `iris source reset`)",
+                        event.source_seq, event.source
+                    ),
+                    Admission::Backwards { highest } => format!(
+                        "source_seq {} goes backwards: source `{}` is already at {highest}",
+                        event.source_seq, event.source
+                    ),
+                    Admission::Accept | Admission::Duplicate => String::new(),
+                };
                 seq.record_rejected(&event.source, event.source_seq);
                 record.rejections.push(Rejection {
                     received_at: batch.received_at,

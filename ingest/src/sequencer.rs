@@ -3,6 +3,10 @@
 //! A collector may resend a batch safely: a sequence number already stored is a duplicate (acknowledged,
 //! stored once). A number at or below the highest one seen that was never stored goes backwards and is
 //! refused. Stored and refused numbers are both "accounted for"; the holes between them are gaps.
+//!
+//! A source cannot be jammed by one record: a refused record never advances its source's high-water
+//! mark, a number implausibly far ahead ([`Sequencer::max_jump`]) is refused with its reason, and an
+//! administrator can [`Sequencer::reset`] the next expected number (`iris source reset`).
 
 use std::collections::{BTreeMap, HashMap};
 
@@ -97,6 +101,50 @@ impl IntervalSet {
             .collect()
     }
 
+    /// Splits the set at `at`: the values below it and the values at or above it.
+    pub fn split_at(&self, at: u64) -> (IntervalSet, IntervalSet) {
+        let (mut below, mut above) = (IntervalSet::default(), IntervalSet::default());
+        for (s, e) in self.iter() {
+            if e < at {
+                below.ranges.insert(s, e);
+            } else if s >= at {
+                above.ranges.insert(s, e);
+            } else {
+                below.ranges.insert(s, at - 1);
+                above.ranges.insert(at, e);
+            }
+        }
+        (below, above)
+    }
+
+    /// The ranges of `a..=b` that hold no value of `set`.
+    pub fn from_ranges_outside(a: u64, b: u64, set: &IntervalSet) -> Vec<(u64, u64)> {
+        let mut out = Vec::new();
+        let mut next = a;
+        for (s, e) in set.iter() {
+            if next > b {
+                return out;
+            }
+            if e < next {
+                continue;
+            }
+            if s > b {
+                break;
+            }
+            if s > next {
+                out.push((next, s - 1));
+            }
+            match e.checked_add(1) {
+                Some(n) => next = n,
+                None => return out,
+            }
+        }
+        if next <= b {
+            out.push((next, b));
+        }
+        out
+    }
+
     /// Builds a set from a list of values (in any order).
     pub fn from_values(values: impl IntoIterator<Item = u64>) -> Self {
         let mut v: Vec<u64> = values.into_iter().collect();
@@ -126,51 +174,104 @@ pub enum Admission {
     Accept,
     /// Already stored: acknowledge without storing again.
     Duplicate,
-    /// At or below the highest number seen for the source, and not stored: refused.
+    /// At or below the highest number stored for the source, and not stored: refused.
     Backwards { highest: u64 },
+    /// More than `max_jump` ahead of the highest number stored (or of 0 for a new source): refused, so
+    /// that one wild number cannot make every later record of its source look as if it went backwards.
+    Implausible { highest: u64, max_jump: u64 },
 }
+
+/// Default [`Sequencer::max_jump`]: a source may skip at most this many numbers at once.
+pub const DEFAULT_MAX_JUMP: u64 = 1_000_000_000;
 
 /// Per-source state of what has been stored and refused.
 #[derive(Clone, Debug, Default)]
 pub struct SourceState {
     /// Sequence numbers stored.
     pub accepted: IntervalSet,
-    /// Sequence numbers refused (kept in the rejection log).
+    /// Sequence numbers refused (kept in the rejection log). They never advance the high-water mark.
     pub rejected: IntervalSet,
+    /// Numbers stored before a reset at or above its next number: still duplicates if resent, no longer
+    /// the high-water mark.
+    pub stale: IntervalSet,
+    /// The high-water mark a reset set (its next number minus one).
+    pub floor: Option<u64>,
 }
 
 impl SourceState {
-    fn highest(&self) -> Option<u64> {
-        self.accepted.max().max(self.rejected.max())
+    /// The high-water mark: the highest number stored since the last reset, or the reset's floor.
+    pub fn highest(&self) -> Option<u64> {
+        self.accepted.max().max(self.floor)
+    }
+
+    fn stored(&self, seq: u64) -> bool {
+        self.accepted.contains(seq) || self.stale.contains(seq)
+    }
+
+    fn reset(&mut self, next: u64) {
+        let (below, above) = self.accepted.split_at(next);
+        self.stale.extend(&above);
+        self.accepted = below;
+        self.floor = next.checked_sub(1);
     }
 }
 
 /// The state of every source.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug)]
 pub struct Sequencer {
     sources: HashMap<String, SourceState>,
+    /// Largest step a source's number may take past its high-water mark.
+    pub max_jump: u64,
+}
+
+impl Default for Sequencer {
+    fn default() -> Self {
+        Sequencer {
+            sources: HashMap::new(),
+            max_jump: DEFAULT_MAX_JUMP,
+        }
+    }
 }
 
 impl Sequencer {
     /// Decides on `(source, seq)` and records the decision.
     pub fn admit(&mut self, source: &str, seq: u64) -> Admission {
+        let max_jump = self.max_jump;
         let state = self.state_mut(source);
-        if state.accepted.contains(seq) {
+        if state.stored(seq) {
             return Admission::Duplicate;
         }
-        if let Some(highest) = state.highest()
+        let highest = state.highest();
+        if let Some(highest) = highest
             && seq <= highest
         {
             return Admission::Backwards { highest };
+        }
+        let base = highest.unwrap_or(0);
+        if seq - base > max_jump {
+            return Admission::Implausible {
+                highest: base,
+                max_jump,
+            };
         }
         state.accepted.insert(seq);
         Admission::Accept
     }
 
+    /// Sets the next number expected from `source` (an administrator's decision, sealed as a reset):
+    /// numbers below it not yet stored are refused from now on, numbers from it on are accepted unless
+    /// already stored. Returns the high-water mark before the reset.
+    pub fn reset(&mut self, source: &str, next: u64) -> Option<u64> {
+        let state = self.state_mut(source);
+        let before = state.highest();
+        state.reset(next);
+        before
+    }
+
     /// Records that `(source, seq)` was refused, so that it is accounted for.
     pub fn record_rejected(&mut self, source: &str, seq: u64) {
         let state = self.state_mut(source);
-        if !state.accepted.contains(seq) {
+        if !state.stored(seq) {
             state.rejected.insert(seq);
         }
     }
@@ -187,17 +288,15 @@ impl Sequencer {
 
     /// Whether `(source, seq)` is stored.
     pub fn is_accepted(&self, source: &str, seq: u64) -> bool {
-        self.sources
-            .get(source)
-            .is_some_and(|s| s.accepted.contains(seq))
+        self.sources.get(source).is_some_and(|s| s.stored(seq))
     }
 
     /// The number after the highest one stored or refused for `source` (1 for a new source).
     pub fn next(&self, source: &str) -> u64 {
         self.sources
             .get(source)
-            .and_then(SourceState::highest)
-            .map_or(1, |h| h + 1)
+            .and_then(|s| s.highest().max(s.rejected.max()))
+            .map_or(1, |h| h.saturating_add(1))
     }
 
     /// The state of one source, if known.
@@ -255,8 +354,48 @@ mod tests {
         assert_eq!(q.admit("a", 1), Admission::Duplicate);
         assert_eq!(q.admit("a", 2), Admission::Backwards { highest: 3 });
         assert_eq!(q.admit("b", 1), Admission::Accept);
+        // A refused number does not advance the high-water mark: the corrected record gets in.
         q.record_rejected("a", 4);
-        assert_eq!(q.admit("a", 4), Admission::Backwards { highest: 4 });
+        assert_eq!(q.admit("a", 4), Admission::Accept);
         assert_eq!(q.admit("a", 5), Admission::Accept);
+    }
+
+    #[test]
+    fn one_wild_number_cannot_jam_a_source() {
+        let mut q = Sequencer::default();
+        assert_eq!(q.admit("a", 1), Admission::Accept);
+        // Refused for another reason (bad NISS): the mark stays where it was.
+        q.record_rejected("a", u64::MAX);
+        assert_eq!(q.admit("a", 2), Admission::Accept);
+        // Implausibly far ahead: refused with the limit, nothing recorded.
+        assert_eq!(
+            q.admit("a", u64::MAX),
+            Admission::Implausible {
+                highest: 2,
+                max_jump: DEFAULT_MAX_JUMP
+            }
+        );
+        assert_eq!(
+            q.admit("new", DEFAULT_MAX_JUMP + 1),
+            Admission::Implausible {
+                highest: 0,
+                max_jump: DEFAULT_MAX_JUMP
+            }
+        );
+        assert_eq!(q.admit("a", 3), Admission::Accept);
+        assert_eq!(q.admit("a", 2 + DEFAULT_MAX_JUMP), Admission::Accept);
+        // A number accepted before the limit existed (or under a higher one) is undone by a reset.
+        assert_eq!(q.reset("a", 4), Some(2 + DEFAULT_MAX_JUMP));
+        assert_eq!(q.admit("a", 4), Admission::Accept);
+        assert_eq!(q.admit("a", 2 + DEFAULT_MAX_JUMP), Admission::Duplicate);
+        assert_eq!(q.admit("a", 3), Admission::Duplicate);
+        assert_eq!(q.admit("a", 5), Admission::Accept);
+        // A reset forward: the numbers skipped are refused as going backwards.
+        q.reset("a", 100);
+        assert_eq!(q.admit("a", 50), Admission::Backwards { highest: 99 });
+        assert_eq!(q.admit("a", 100), Admission::Accept);
+        let (below, above) = IntervalSet::from_values([1, 2, 3, 7, 8]).split_at(3);
+        assert_eq!(below.iter().collect::<Vec<_>>(), vec![(1, 2)]);
+        assert_eq!(above.iter().collect::<Vec<_>>(), vec![(3, 3), (7, 8)]);
     }
 }

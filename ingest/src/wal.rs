@@ -1,21 +1,38 @@
-//! Write-ahead log: acknowledged events survive `kill -9`.
+//! Write-ahead log: acknowledged events survive `kill -9`, and damage is told apart from a torn tail.
 //!
-//! Segments `wal-NNNNNNNNNN.log` hold framed records `[len u32 LE][crc32 u32 LE][payload]`. A record is
-//! acknowledged only after [`Wal::sync`] (fdatasync) returns. On recovery a torn tail — a record cut short
-//! or failing its CRC, which can only be one that was never acknowledged — is dropped and reported.
+//! Segments `wal-NNNNNNNNNN.log` hold frames `[magic "IWF1"][len u32 LE][crc32 u32 LE][payload]`, the CRC
+//! covering the length and the payload. The magic lets a scan find the next intact frame after damage
+//! (resynchronisation): one bad frame never hides the frames after it.
+//!
+//! Beside each segment, `wal-NNNNNNNNNN.ack` records how far the segment is acknowledged:
+//! `[magic "IWA1"][acked bytes u64 LE][acked frames u64 LE][crc32 u32 LE]`, rewritten and synced after
+//! every sync of the segment and before any acknowledgement is sent. On recovery:
+//! - bytes after the acknowledged end that do not form intact frames are a *torn tail* (never
+//!   acknowledged) and may be dropped;
+//! - a damaged frame before the acknowledged end, a segment shorter than it, or damage in a segment whose
+//!   acknowledgement record is missing or unreadable is *corruption*: acknowledged events may be lost, and
+//!   the caller must refuse to go on silently (see [`SegmentScan::corruption`]).
+//!
+//! Segments written by earlier versions (no magic, no acknowledgement record) are still read, with the
+//! old rule (everything after the first bad record is a torn tail).
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{BufWriter, Read, Write};
+use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
 /// Errors of the write-ahead log.
 #[derive(Debug, thiserror::Error)]
 pub enum WalError {
+    /// Reading or writing a segment failed.
     #[error("write-ahead log {path}: {source}")]
     Io {
+        /// The file.
         path: PathBuf,
+        /// What the OS said.
         source: std::io::Error,
     },
+    /// A record larger than [`MAX_RECORD`].
     #[error("write-ahead log record of {0} bytes is too large")]
     TooLarge(usize),
 }
@@ -30,13 +47,23 @@ fn io(path: &Path) -> impl FnOnce(std::io::Error) -> WalError + '_ {
 /// Largest record accepted (a batch is bounded well below this).
 pub const MAX_RECORD: usize = 1 << 30;
 
+/// The first bytes of every frame.
+pub const FRAME_MAGIC: [u8; 4] = *b"IWF1";
+/// Bytes of a frame header: magic, length, CRC.
+pub const FRAME_HEADER: usize = 12;
+const ACK_MAGIC: [u8; 4] = *b"IWA1";
+const ACK_LEN: usize = 24;
+
 /// The log being appended to.
 pub struct Wal {
     dir: PathBuf,
     id: u64,
     path: PathBuf,
     out: BufWriter<File>,
+    ack_path: PathBuf,
+    ack: File,
     bytes: u64,
+    frames: u64,
 }
 
 impl Wal {
@@ -44,35 +71,34 @@ impl Wal {
     pub fn open(dir: &Path) -> Result<Wal, WalError> {
         fs::create_dir_all(dir).map_err(io(dir))?;
         let next = segments(dir)?.last().map(|(id, _)| id + 1).unwrap_or(1);
-        let (path, out) = create_segment(dir, next)?;
+        let seg = create_segment(dir, next)?;
         Ok(Wal {
             dir: dir.to_owned(),
             id: next,
-            path,
-            out,
+            path: seg.path,
+            out: seg.out,
+            ack_path: seg.ack_path,
+            ack: seg.ack,
             bytes: 0,
+            frames: 0,
         })
     }
 
     /// Appends one record (not yet durable: call [`Wal::sync`]).
     pub fn append(&mut self, payload: &[u8]) -> Result<(), WalError> {
-        if payload.len() > MAX_RECORD {
-            return Err(WalError::TooLarge(payload.len()));
-        }
-        let len = payload.len() as u32;
-        let crc = crc32fast::hash(payload);
-        let path = &self.path;
-        self.out.write_all(&len.to_le_bytes()).map_err(io(path))?;
-        self.out.write_all(&crc.to_le_bytes()).map_err(io(path))?;
-        self.out.write_all(payload).map_err(io(path))?;
-        self.bytes += 8 + payload.len() as u64;
+        let frame = encode_frame(payload)?;
+        self.out.write_all(&frame).map_err(io(&self.path))?;
+        self.bytes += frame.len() as u64;
+        self.frames += 1;
         Ok(())
     }
 
-    /// Makes everything appended so far durable.
+    /// Makes everything appended so far durable, then records it as acknowledged (the acknowledgement
+    /// record is synced too: only then may the caller acknowledge).
     pub fn sync(&mut self) -> Result<(), WalError> {
         self.out.flush().map_err(io(&self.path))?;
-        self.out.get_ref().sync_data().map_err(io(&self.path))
+        self.out.get_ref().sync_data().map_err(io(&self.path))?;
+        write_ack(&self.ack, &self.ack_path, self.bytes, self.frames)
     }
 
     /// Bytes appended to the current segment.
@@ -85,11 +111,14 @@ impl Wal {
     pub fn rotate(&mut self) -> Result<Vec<PathBuf>, WalError> {
         self.sync()?;
         let next = self.id + 1;
-        let (path, out) = create_segment(&self.dir, next)?;
+        let seg = create_segment(&self.dir, next)?;
         self.id = next;
-        self.path = path;
-        self.out = out;
+        self.path = seg.path;
+        self.out = seg.out;
+        self.ack_path = seg.ack_path;
+        self.ack = seg.ack;
         self.bytes = 0;
+        self.frames = 0;
         Ok(segments(&self.dir)?
             .into_iter()
             .filter(|(id, _)| *id < next)
@@ -98,18 +127,93 @@ impl Wal {
     }
 }
 
-fn create_segment(dir: &Path, id: u64) -> Result<(PathBuf, BufWriter<File>), WalError> {
+/// One frame around `payload`.
+pub fn encode_frame(payload: &[u8]) -> Result<Vec<u8>, WalError> {
+    if payload.len() > MAX_RECORD {
+        return Err(WalError::TooLarge(payload.len()));
+    }
+    let len = (payload.len() as u32).to_le_bytes();
+    let mut h = crc32fast::Hasher::new();
+    h.update(&len);
+    h.update(payload);
+    let mut out = Vec::with_capacity(FRAME_HEADER + payload.len());
+    out.extend_from_slice(&FRAME_MAGIC);
+    out.extend_from_slice(&len);
+    out.extend_from_slice(&h.finalize().to_le_bytes());
+    out.extend_from_slice(payload);
+    Ok(out)
+}
+
+struct NewSegment {
+    path: PathBuf,
+    out: BufWriter<File>,
+    ack_path: PathBuf,
+    ack: File,
+}
+
+fn create_segment(dir: &Path, id: u64) -> Result<NewSegment, WalError> {
     let path = dir.join(format!("wal-{id:010}.log"));
+    let ack_path = ack_path_of(&path);
+    // The acknowledgement record exists before the segment, so a segment with frames always has one.
+    let ack = OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .read(true)
+        .write(true)
+        .open(&ack_path)
+        .map_err(io(&ack_path))?;
+    write_ack(&ack, &ack_path, 0, 0)?;
     let file = OpenOptions::new()
         .create(true)
         .append(true)
         .open(&path)
         .map_err(io(&path))?;
-    // The new name must be durable too, or a crash could lose the whole segment.
-    if let Ok(d) = File::open(dir) {
-        let _ = d.sync_all();
+    // The new names must be durable too, or a crash could lose the whole segment.
+    File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(io(dir))?;
+    Ok(NewSegment {
+        path,
+        out: BufWriter::with_capacity(1 << 20, file),
+        ack_path,
+        ack,
+    })
+}
+
+/// The acknowledgement record beside segment `path`.
+pub fn ack_path_of(path: &Path) -> PathBuf {
+    path.with_extension("ack")
+}
+
+fn write_ack(file: &File, path: &Path, bytes: u64, frames: u64) -> Result<(), WalError> {
+    let mut rec = [0u8; ACK_LEN];
+    rec[..4].copy_from_slice(&ACK_MAGIC);
+    rec[4..12].copy_from_slice(&bytes.to_le_bytes());
+    rec[12..20].copy_from_slice(&frames.to_le_bytes());
+    let crc = crc32fast::hash(&rec[..20]);
+    rec[20..].copy_from_slice(&crc.to_le_bytes());
+    file.write_all_at(&rec, 0).map_err(io(path))?;
+    file.sync_data().map_err(io(path))
+}
+
+/// Decodes an acknowledgement record: `(acknowledged bytes, acknowledged frames)`.
+pub fn decode_ack(rec: &[u8]) -> Result<(u64, u64), String> {
+    if rec.len() != ACK_LEN {
+        return Err(format!("{} bytes instead of {ACK_LEN}", rec.len()));
     }
-    Ok((path, BufWriter::with_capacity(1 << 20, file)))
+    if rec[..4] != ACK_MAGIC {
+        return Err("no IWA1 magic".into());
+    }
+    let crc = u32::from_le_bytes([rec[20], rec[21], rec[22], rec[23]]);
+    if crc32fast::hash(&rec[..20]) != crc {
+        return Err("checksum mismatch".into());
+    }
+    let word = |at: usize| {
+        let mut b = [0u8; 8];
+        b.copy_from_slice(&rec[at..at + 8]);
+        u64::from_le_bytes(b)
+    };
+    Ok((word(4), word(12)))
 }
 
 /// The segments in `dir`, oldest first.
@@ -136,44 +240,299 @@ pub fn segments(dir: &Path) -> Result<Vec<(u64, PathBuf)>, WalError> {
     Ok(out)
 }
 
-/// What was read back from one segment.
-#[derive(Debug, Default)]
-pub struct SegmentRead {
-    /// The intact records, in order.
-    pub records: Vec<Vec<u8>>,
-    /// Bytes after the last intact record (a torn, never-acknowledged tail).
-    pub torn_bytes: u64,
+/// An intact frame found by [`decode_frames`]: where it starts and its payload.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RawFrame<'a> {
+    /// Offset of the frame's first byte.
+    pub offset: usize,
+    /// The payload.
+    pub payload: &'a [u8],
 }
 
-/// Reads every intact record of a segment.
-pub fn read_segment(path: &Path) -> Result<SegmentRead, WalError> {
-    let mut buf = Vec::new();
-    File::open(path)
-        .and_then(|mut f| f.read_to_end(&mut buf))
-        .map_err(io(path))?;
-    let mut read = SegmentRead::default();
+/// What a scan of a segment's bytes found.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Decoded<'a> {
+    /// Intact frames, in order.
+    pub frames: Vec<RawFrame<'a>>,
+    /// Byte ranges `[start, end)` that are not part of any intact frame, in order.
+    pub damaged: Vec<(usize, usize)>,
+}
+
+/// Tries to read one frame at `pos`; returns its payload and end.
+fn frame_at(buf: &[u8], pos: usize) -> Option<(&[u8], usize)> {
+    let head = buf.get(pos..pos.checked_add(FRAME_HEADER)?)?;
+    if head[..4] != FRAME_MAGIC {
+        return None;
+    }
+    let len = u32::from_le_bytes([head[4], head[5], head[6], head[7]]) as usize;
+    if len > MAX_RECORD {
+        return None;
+    }
+    let crc = u32::from_le_bytes([head[8], head[9], head[10], head[11]]);
+    let start = pos + FRAME_HEADER;
+    let payload = buf.get(start..start.checked_add(len)?)?;
+    let mut h = crc32fast::Hasher::new();
+    h.update(&head[4..8]);
+    h.update(payload);
+    (h.finalize() == crc).then_some((payload, start + len))
+}
+
+/// Splits a segment's bytes into intact frames and damaged ranges. After damage the scan resynchronises
+/// on the next frame magic whose length and checksum hold. Never panics, on any input.
+pub fn decode_frames(buf: &[u8]) -> Decoded<'_> {
+    let mut out = Decoded::default();
+    let mut pos = 0usize;
+    let mut damage_start: Option<usize> = None;
+    while pos < buf.len() {
+        if let Some((payload, end)) = frame_at(buf, pos) {
+            if let Some(s) = damage_start.take() {
+                out.damaged.push((s, pos));
+            }
+            out.frames.push(RawFrame {
+                offset: pos,
+                payload,
+            });
+            pos = end;
+            continue;
+        }
+        if damage_start.is_none() {
+            damage_start = Some(pos);
+        }
+        // Next candidate: the next occurrence of the magic's first byte.
+        pos = match buf[pos + 1..].iter().position(|b| *b == FRAME_MAGIC[0]) {
+            Some(i) => pos + 1 + i,
+            None => buf.len(),
+        };
+    }
+    if let Some(s) = damage_start {
+        out.damaged.push((s, buf.len()));
+    }
+    out
+}
+
+/// Old segments: `[len u32][crc32 u32][payload]`, read up to the first bad record.
+fn decode_legacy(buf: &[u8]) -> Decoded<'_> {
+    let mut out = Decoded::default();
     let mut pos = 0usize;
     while pos + 8 <= buf.len() {
         let len = u32::from_le_bytes([buf[pos], buf[pos + 1], buf[pos + 2], buf[pos + 3]]) as usize;
         let crc = u32::from_le_bytes([buf[pos + 4], buf[pos + 5], buf[pos + 6], buf[pos + 7]]);
-        let end = pos + 8 + len;
-        if end > buf.len() || crc32fast::hash(&buf[pos + 8..end]) != crc {
+        let Some(end) = (pos + 8).checked_add(len).filter(|e| *e <= buf.len()) else {
+            break;
+        };
+        if crc32fast::hash(&buf[pos + 8..end]) != crc {
             break;
         }
-        read.records.push(buf[pos + 8..end].to_vec());
+        out.frames.push(RawFrame {
+            offset: pos,
+            payload: &buf[pos + 8..end],
+        });
         pos = end;
     }
-    read.torn_bytes = (buf.len() - pos) as u64;
-    Ok(read)
+    if pos < buf.len() {
+        out.damaged.push((pos, buf.len()));
+    }
+    out
 }
 
-/// Deletes sealed segments.
+/// What the acknowledgement record of a segment says.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Acked {
+    /// Acknowledged up to this many bytes and frames.
+    Known {
+        /// Bytes from the start of the segment.
+        bytes: u64,
+        /// Frames in those bytes.
+        frames: u64,
+    },
+    /// There is no acknowledgement record.
+    Missing,
+    /// The record is damaged.
+    Unreadable(String),
+    /// A segment of the earlier format, which had none.
+    Legacy,
+}
+
+/// An intact frame read back from a segment.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Frame {
+    /// Offset in the segment.
+    pub offset: u64,
+    /// The payload.
+    pub payload: Vec<u8>,
+}
+
+/// Damage that may have destroyed acknowledged records.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Corruption {
+    /// First damaged byte.
+    pub offset: u64,
+    /// Damaged bytes (for a truncation: bytes missing).
+    pub len: u64,
+    /// What is wrong.
+    pub why: String,
+}
+
+/// Everything read back from one segment.
+#[derive(Clone, Debug)]
+pub struct SegmentScan {
+    /// The segment file.
+    pub path: PathBuf,
+    /// Its size.
+    pub len: u64,
+    /// Intact frames, in order.
+    pub frames: Vec<Frame>,
+    /// Byte ranges `[start, end)` outside any intact frame.
+    pub damaged: Vec<(u64, u64)>,
+    /// How far it was acknowledged.
+    pub acked: Acked,
+}
+
+impl SegmentScan {
+    /// Damage that may have cost acknowledged records (empty when only a torn tail is damaged).
+    pub fn corruption(&self) -> Vec<Corruption> {
+        let mut out = Vec::new();
+        match &self.acked {
+            Acked::Known { bytes, frames } => {
+                for (s, e) in &self.damaged {
+                    if s < bytes {
+                        out.push(Corruption {
+                            offset: *s,
+                            len: e - s,
+                            why: format!(
+                                "damaged bytes before the acknowledged end ({bytes} bytes, {frames} frames acknowledged)"
+                            ),
+                        });
+                    }
+                }
+                if self.len < *bytes {
+                    let why = format!(
+                        "the segment is {} bytes long but {bytes} bytes were acknowledged: acknowledged bytes are missing",
+                        self.len
+                    );
+                    match out.last_mut() {
+                        // The frame cut short is the damage: name the truncation on it.
+                        Some(last) if last.offset + last.len == self.len => {
+                            last.why = why;
+                            last.len = bytes - last.offset;
+                        }
+                        _ => out.push(Corruption {
+                            offset: self.len,
+                            len: bytes - self.len,
+                            why,
+                        }),
+                    }
+                } else if out.is_empty() {
+                    let within = self.frames.iter().filter(|f| f.offset < *bytes).count() as u64;
+                    if within != *frames {
+                        out.push(Corruption {
+                            offset: 0,
+                            len: *bytes,
+                            why: format!(
+                                "{within} intact frames before the acknowledged end, {frames} acknowledged"
+                            ),
+                        });
+                    }
+                }
+            }
+            Acked::Missing | Acked::Unreadable(_) => {
+                let why = match &self.acked {
+                    Acked::Unreadable(w) => format!("acknowledgement record unreadable ({w})"),
+                    _ => "acknowledgement record missing".to_owned(),
+                };
+                for (s, e) in &self.damaged {
+                    out.push(Corruption {
+                        offset: *s,
+                        len: e - s,
+                        why: format!("damaged bytes, and {why}: they may have been acknowledged"),
+                    });
+                }
+            }
+            Acked::Legacy => {}
+        }
+        out
+    }
+
+    /// Damaged bytes after the acknowledged end: a torn, never-acknowledged tail.
+    pub fn torn_bytes(&self) -> u64 {
+        let from = match self.acked {
+            Acked::Known { bytes, .. } => bytes,
+            Acked::Legacy => 0,
+            Acked::Missing | Acked::Unreadable(_) => return 0,
+        };
+        self.damaged
+            .iter()
+            .map(|(s, e)| e.saturating_sub(*s.max(&from)))
+            .sum()
+    }
+}
+
+/// Reads one segment: its intact frames, its damaged ranges and its acknowledgement record.
+pub fn scan_segment(path: &Path) -> Result<SegmentScan, WalError> {
+    let mut buf = Vec::new();
+    File::open(path)
+        .and_then(|mut f| f.read_to_end(&mut buf))
+        .map_err(io(path))?;
+    let ack_path = ack_path_of(path);
+    let ack = match fs::read(&ack_path) {
+        Ok(rec) => match decode_ack(&rec) {
+            Ok((bytes, frames)) => Acked::Known { bytes, frames },
+            Err(why) => Acked::Unreadable(why),
+        },
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Acked::Missing,
+        Err(e) => return Err(io(&ack_path)(e)),
+    };
+    let legacy = ack == Acked::Missing && !buf.is_empty() && !buf.starts_with(&FRAME_MAGIC);
+    let (decoded, acked) = if legacy {
+        (decode_legacy(&buf), Acked::Legacy)
+    } else {
+        (decode_frames(&buf), ack)
+    };
+    Ok(SegmentScan {
+        path: path.to_owned(),
+        len: buf.len() as u64,
+        frames: decoded
+            .frames
+            .iter()
+            .map(|f| Frame {
+                offset: f.offset as u64,
+                payload: f.payload.to_vec(),
+            })
+            .collect(),
+        damaged: decoded
+            .damaged
+            .iter()
+            .map(|(s, e)| (*s as u64, *e as u64))
+            .collect(),
+        acked,
+    })
+}
+
+/// Deletes sealed segments and their acknowledgement records.
 pub fn remove_segments(paths: &[PathBuf]) -> Result<(), WalError> {
     for p in paths {
-        match fs::remove_file(p) {
-            Ok(()) => {}
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-            Err(e) => return Err(io(p)(e)),
+        for f in [p.clone(), ack_path_of(p)] {
+            match fs::remove_file(&f) {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(io(&f)(e)),
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Moves segments (and their acknowledgement records) into `to`, keeping damaged ones for inspection.
+pub fn move_segments(paths: &[PathBuf], to: &Path) -> Result<(), WalError> {
+    fs::create_dir_all(to).map_err(io(to))?;
+    for p in paths {
+        for f in [p.clone(), ack_path_of(p)] {
+            let Some(name) = f.file_name() else { continue };
+            match fs::rename(&f, to.join(name)) {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(io(&f)(e)),
+            }
         }
     }
     Ok(())
@@ -183,35 +542,125 @@ pub fn remove_segments(paths: &[PathBuf]) -> Result<(), WalError> {
 mod tests {
     use super::*;
 
-    #[test]
-    fn records_survive_and_torn_tail_is_dropped() {
+    fn closed_segment(payloads: &[&[u8]]) -> (tempfile::TempDir, PathBuf) {
         let dir = tempfile::tempdir().expect("tempdir");
         let mut wal = Wal::open(dir.path()).expect("open");
-        wal.append(b"one").expect("append");
-        wal.append(b"two").expect("append");
+        for p in payloads {
+            wal.append(p).expect("append");
+        }
         wal.sync().expect("sync");
         let closed = wal.rotate().expect("rotate");
         assert_eq!(closed.len(), 1);
-        // Simulate a crash in the middle of a write: half a record at the end.
-        let mut f = OpenOptions::new()
-            .append(true)
-            .open(&closed[0])
-            .expect("reopen");
-        f.write_all(&[9, 0, 0, 0, 1, 2]).expect("write");
-        let read = read_segment(&closed[0]).expect("read");
-        assert_eq!(read.records, vec![b"one".to_vec(), b"two".to_vec()]);
-        assert_eq!(read.torn_bytes, 6);
-        // A flipped byte inside a record fails its CRC.
-        let mut bytes = fs::read(&closed[0]).expect("read");
-        bytes[8] ^= 1;
-        fs::write(&closed[0], &bytes).expect("write");
-        assert!(read_segment(&closed[0]).expect("read").records.is_empty());
+        let path = closed[0].clone();
+        (dir, path)
+    }
+
+    #[test]
+    fn records_survive_and_a_torn_unacknowledged_tail_is_dropped() {
+        let (dir, path) = closed_segment(&[b"one", b"two"]);
+        // A crash in the middle of an unacknowledged write: half a frame after the acknowledged end.
+        let mut f = OpenOptions::new().append(true).open(&path).expect("reopen");
+        f.write_all(b"IWF1\x09\0\0").expect("write");
+        let scan = scan_segment(&path).expect("scan");
+        let payloads: Vec<&[u8]> = scan.frames.iter().map(|f| f.payload.as_slice()).collect();
+        assert_eq!(payloads, vec![b"one".as_slice(), b"two".as_slice()]);
+        assert_eq!(scan.torn_bytes(), 7);
+        assert!(scan.corruption().is_empty(), "{:?}", scan.corruption());
         // Reopening starts after the existing segments.
-        drop(wal);
         let mut wal = Wal::open(dir.path()).expect("reopen");
         let closed = wal.rotate().expect("rotate");
         assert_eq!(closed.len(), 3);
         remove_segments(&closed).expect("remove");
         assert_eq!(segments(dir.path()).expect("list").len(), 1);
+        assert!(!ack_path_of(&closed[0]).exists());
+    }
+
+    #[test]
+    fn a_flipped_byte_is_corruption_and_the_frames_after_it_are_found_again() {
+        let payloads: Vec<Vec<u8>> = (0..100)
+            .map(|i| format!("{{\"record\":{i},\"pad\":\"{}\"}}", "x".repeat(i)).into_bytes())
+            .collect();
+        let refs: Vec<&[u8]> = payloads.iter().map(Vec::as_slice).collect();
+        let (_dir, path) = closed_segment(&refs);
+        let mut bytes = fs::read(&path).expect("read");
+        let mid = bytes.len() / 2;
+        bytes[mid] ^= 0x20;
+        fs::write(&path, &bytes).expect("write");
+        let scan = scan_segment(&path).expect("scan");
+        assert_eq!(scan.frames.len(), 99, "every other frame is intact");
+        let bad = scan.corruption();
+        assert_eq!(bad.len(), 1, "{bad:?}");
+        assert!(bad[0].offset <= mid as u64 && mid as u64 <= bad[0].offset + bad[0].len);
+        assert_eq!(scan.torn_bytes(), 0);
+    }
+
+    #[test]
+    fn cutting_acknowledged_bytes_is_corruption_not_a_torn_tail() {
+        let (_dir, path) = closed_segment(&[b"one", b"two", b"three"]);
+        let bytes = fs::read(&path).expect("read");
+        fs::write(&path, &bytes[..bytes.len() - 5]).expect("cut");
+        let scan = scan_segment(&path).expect("scan");
+        assert_eq!(scan.frames.len(), 2);
+        let bad = scan.corruption();
+        assert!(!bad.is_empty());
+        assert!(
+            bad.iter().any(|c| c.why.contains("acknowledged")),
+            "{bad:?}"
+        );
+        // Without its acknowledgement record, damage cannot be called a torn tail either.
+        fs::remove_file(ack_path_of(&path)).expect("rm ack");
+        let scan = scan_segment(&path).expect("scan");
+        assert!(!scan.corruption().is_empty());
+        // A damaged acknowledgement record is named.
+        fs::write(ack_path_of(&path), [0u8; 24]).expect("write");
+        assert!(matches!(
+            scan_segment(&path).expect("scan").acked,
+            Acked::Unreadable(_)
+        ));
+    }
+
+    #[test]
+    fn legacy_segments_are_still_read() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("wal-0000000001.log");
+        let mut bytes = Vec::new();
+        for p in [b"one".as_slice(), b"two"] {
+            bytes.extend_from_slice(&(p.len() as u32).to_le_bytes());
+            bytes.extend_from_slice(&crc32fast::hash(p).to_le_bytes());
+            bytes.extend_from_slice(p);
+        }
+        bytes.extend_from_slice(&[9, 0, 0]);
+        fs::write(&path, &bytes).expect("write");
+        let scan = scan_segment(&path).expect("scan");
+        assert_eq!(scan.acked, Acked::Legacy);
+        assert_eq!(scan.frames.len(), 2);
+        assert_eq!(scan.torn_bytes(), 3);
+        assert!(scan.corruption().is_empty());
+    }
+
+    #[test]
+    fn the_decoder_never_panics_on_junk() {
+        let frame = encode_frame(b"payload").expect("frame");
+        let mut inputs: Vec<Vec<u8>> = vec![
+            vec![],
+            b"IWF1".to_vec(),
+            b"IWF1\xff\xff\xff\xff\0\0\0\0".to_vec(),
+            frame[..frame.len() - 1].to_vec(),
+        ];
+        for i in 0..frame.len() {
+            let mut f = frame.clone();
+            f[i] ^= 0xff;
+            inputs.push(f);
+        }
+        for input in inputs {
+            let d = decode_frames(&input);
+            let covered: usize = d
+                .frames
+                .iter()
+                .map(|f| FRAME_HEADER + f.payload.len())
+                .sum::<usize>()
+                + d.damaged.iter().map(|(s, e)| e - s).sum::<usize>();
+            assert_eq!(covered, input.len(), "every byte is a frame's or damaged");
+        }
     }
 }

@@ -323,14 +323,22 @@ impl SealedTable {
                         continue;
                     }
                 }
-                live.push((file.clone(), rel, sealed.sha256.clone()));
+                live.push((file.clone(), rel, sealed.clone()));
             }
             let kept: Vec<PartitionedFile> = match index {
                 None => live.into_iter().map(|(f, _, _)| f).collect(),
                 Some(cache) => {
                     let found: Vec<_> = futures::stream::iter(live)
-                        .map(|(file, rel, sha)| async move {
-                            let found = cache.lookup(&self.loc, &rel, &sha, lookups).await;
+                        .map(|(file, rel, sealed)| async move {
+                            let found = cache
+                                .lookup(
+                                    &self.loc,
+                                    &rel,
+                                    &sealed.sha256,
+                                    sealed.index_sha256.as_deref(),
+                                    lookups,
+                                )
+                                .await;
                             (file, found)
                         })
                         .buffered(LOOKUP_CONCURRENCY)

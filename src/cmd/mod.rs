@@ -3,6 +3,7 @@
 pub mod gen_events;
 pub mod import;
 pub mod labour;
+pub mod recover;
 pub mod remote;
 pub mod research;
 pub mod serve;
@@ -48,6 +49,8 @@ pub async fn run(command: Command, dir: DataDir, limits: iris_query::QueryLimits
             remote,
         } => me(consultations, format, &remote).await,
         Command::Serve(args) => serve::run(dir, args, limits).await,
+        Command::Recover => recover::recover(dir).await,
+        Command::Source(c) => recover::source(dir, c).await,
         Command::Trace(args) => trace::run(&dir, args, &limits).await,
         Command::Gen(args) => gen_events::run(args),
         Command::Token(args) => token::run(&dir, args),
@@ -142,14 +145,16 @@ async fn compact(dir: DataDir, months: Vec<String>, target_rows: u64) -> anyhow:
 
 async fn reindex(dir: &DataDir, all: bool) -> anyhow::Result<()> {
     let started = std::time::Instant::now();
-    let summary = iris_store::reindex::reindex(&dir.store()?, all).await?;
+    let (wh, _) = import::open_warehouse(dir.clone()).await?;
+    let summary = iris_store::reindex::reindex(&mut *wh.sealer().lock().await, all).await?;
     for (path, why) in &summary.refused {
         eprintln!("not indexed {path}: {why}");
     }
     println!(
-        "reindexed {} partitions, {} indexes already current, {} refused, in {:.2}s",
+        "reindexed {} partitions, {} indexes already current, {} older indexes sealed as they are, {} refused, in {:.2}s",
         summary.rebuilt,
         summary.kept,
+        summary.adopted,
         summary.refused.len(),
         started.elapsed().as_secs_f64()
     );
@@ -175,7 +180,10 @@ async fn verify(dir: &DataDir, checkpoint: Option<std::path::PathBuf>) -> i32 {
             .transpose()?;
         let started = std::time::Instant::now();
         let progress = Arc::new(AtomicU64::new(0));
-        let report = iris_store::verify::verify(&loc, &ring, cp.as_ref(), progress).await?;
+        let mut report = iris_store::verify::verify(&loc, &ring, cp.as_ref(), progress).await?;
+        report
+            .findings
+            .extend(iris_store::wal_replay::verify_wal(&dir.wal_dir(), &loc).await?);
         Ok((report, started.elapsed()))
     };
     match run.await {

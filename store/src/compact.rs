@@ -158,6 +158,7 @@ impl Sealer {
                             sha256,
                             rows,
                             bytes: bytes.len() as u64,
+                            index_sha256: sha256_hex(&index),
                         };
                         Ok::<_, StoreError>((digest, bytes, index))
                     })
@@ -190,6 +191,7 @@ impl Sealer {
                 sha256: f.sha256.clone(),
                 rows: f.rows,
                 bytes: f.bytes,
+                index_sha256: String::new(),
             })
             .collect();
         let listing: String = written.iter().map(|w| w.sha256.as_str()).collect();

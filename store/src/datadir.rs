@@ -4,7 +4,8 @@
 //! iris-data/
 //!   store/        the object store root when no --store URL is given (partitions and chain)
 //!   store-url     the --store URL last used, so later commands find the same store
-//!   wal/          write-ahead log segments not yet sealed
+//!   wal/          write-ahead log segments not yet sealed (wal-N.log) and how far each is acknowledged (wal-N.ack)
+//!   wal-damaged/  segments `iris recover` salvaged, kept as evidence
 //!   keys/         keyring.json (public) and <id>.secret (signing seeds, owner-only)
 //!   tokens.json   API tokens, stored hashed
 //!   LOCK          held by the one process that writes (serve, import, seal)
@@ -22,6 +23,8 @@ use std::path::{Path, PathBuf};
 pub struct DataDir {
     pub root: PathBuf,
     store_url: Option<String>,
+    /// Largest step a source's `source_seq` may take (None: the default, 10⁹).
+    pub max_seq_jump: Option<u64>,
 }
 
 /// Held while a process writes to the data directory; released on drop.
@@ -36,7 +39,14 @@ impl DataDir {
         DataDir {
             root: root.into(),
             store_url,
+            max_seq_jump: None,
         }
+    }
+
+    /// The same directory, refusing `source_seq` steps larger than `max_jump` when it ingests.
+    pub fn with_max_seq_jump(mut self, max_jump: Option<u64>) -> DataDir {
+        self.max_seq_jump = max_jump;
+        self
     }
 
     /// Creates the directory if needed, recording a given store URL for later commands.

@@ -34,6 +34,8 @@ pub enum StoreError {
     #[error("write-ahead log: {0}")]
     Wal(#[from] iris_ingest::wal::WalError),
     #[error("{0}")]
+    WalCorrupt(#[from] crate::wal_replay::WalCorrupt),
+    #[error("{0}")]
     Other(String),
 }
 

@@ -2,7 +2,8 @@
 //!
 //! `location` opens the store (local directory, in-memory, S3); `partition` writes events as Hive-style
 //! Parquet; `keys` manages the ed25519 signing keys; `seal` and `chain` form the append-only signed chain;
-//! `sealer` turns write-ahead-log contents into sealed partitions; `verify` and `checkpoint` check them.
+//! `wal_replay` decides what write-ahead-log bytes mean (torn tail or corruption); `sealer` turns them into
+//! sealed partitions; `verify` and `checkpoint` check them.
 
 pub mod chain;
 pub mod checkpoint;
@@ -20,6 +21,7 @@ pub mod schema;
 pub mod seal;
 pub mod sealer;
 pub mod verify;
+pub mod wal_replay;
 pub mod warehouse;
 
 pub use error::StoreError;

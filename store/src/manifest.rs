@@ -33,6 +33,9 @@ pub struct LiveFile {
     pub bytes: u64,
     /// The seal that added it.
     pub seal: u64,
+    /// SHA-256 of its lookup index blob as last sealed (with the file, or by a later index seal);
+    /// `None` for files sealed before index digests were.
+    pub index_sha256: Option<String>,
 }
 
 impl LiveFile {
@@ -92,9 +95,16 @@ impl Manifest {
                         rows: seal.rows,
                         bytes: seal.bytes,
                         seal: seal.n,
+                        index_sha256: Some(seal.index_sha256.clone()).filter(|s| !s.is_empty()),
                     },
                 );
             }
+            SealKind::Index => {
+                if let Some(f) = self.files.get_mut(&seal.path) {
+                    f.index_sha256 = Some(seal.sha256.clone());
+                }
+            }
+            SealKind::Loss | SealKind::Reset => {}
             SealKind::Compaction => {
                 for r in &seal.replaced {
                     match self.files.remove(&r.path) {
@@ -135,6 +145,7 @@ impl Manifest {
                             rows: w.rows,
                             bytes: w.bytes,
                             seal: seal.n,
+                            index_sha256: Some(w.index_sha256.clone()).filter(|s| !s.is_empty()),
                         },
                     );
                 }
@@ -226,6 +237,7 @@ mod tests {
             sha256: sha.into(),
             rows,
             bytes: 100,
+            ..FileDigest::default()
         }
     }
 

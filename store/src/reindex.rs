@@ -4,9 +4,9 @@
 use crate::concurrent::{cores, map_bounded};
 use crate::error::StoreError;
 use crate::layout::index_path;
-use crate::location::StoreLocation;
-use crate::manifest::Manifest;
+use crate::manifest::LiveFile;
 use crate::seal::sha256_hex;
+use crate::sealer::Sealer;
 use bytes::Bytes;
 use object_store::{ObjectStore, ObjectStoreExt, PutPayload};
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
@@ -16,13 +16,23 @@ use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 pub enum IndexState {
     /// No index blob.
     Missing,
-    /// Readable, built from the partition with this SHA-256.
-    Built(String),
-    /// Present but unreadable.
-    Damaged(String),
+    /// Readable, built from the partition with SHA-256 `from`; `sha256` is the blob's own digest.
+    Built { from: String, sha256: String },
+    /// Present but unreadable; `sha256` is the blob's digest.
+    Damaged { why: String, sha256: String },
 }
 
-/// Reads the header of the index blob at `path`.
+impl IndexState {
+    /// The blob's own digest, when there is a blob.
+    pub fn sha256(&self) -> Option<&str> {
+        match self {
+            IndexState::Missing => None,
+            IndexState::Built { sha256, .. } | IndexState::Damaged { sha256, .. } => Some(sha256),
+        }
+    }
+}
+
+/// Reads the index blob at `path` in full: its digest and the header's partition digest.
 pub async fn index_state(
     store: &dyn ObjectStore,
     path: &object_store::path::Path,
@@ -32,9 +42,19 @@ pub async fn index_state(
         Err(object_store::Error::NotFound { .. }) => return Ok(IndexState::Missing),
         Err(e) => return Err(StoreError::from(e)),
     };
-    Ok(match iris_index::read_header(&bytes) {
-        Ok(h) => IndexState::Built(h.partition_sha256),
-        Err(e) => IndexState::Damaged(e.to_string()),
+    let (sha256, header) =
+        tokio::task::spawn_blocking(move || (sha256_hex(&bytes), iris_index::read_header(&bytes)))
+            .await
+            .map_err(|e| StoreError::Other(format!("hashing task failed: {e}")))?;
+    Ok(match header {
+        Ok(h) => IndexState::Built {
+            from: h.partition_sha256,
+            sha256,
+        },
+        Err(e) => IndexState::Damaged {
+            why: e.to_string(),
+            sha256,
+        },
     })
 }
 
@@ -57,34 +77,64 @@ pub fn index_partition(bytes: Bytes, sha256: &str) -> Result<Vec<u8>, StoreError
 /// What `reindex` did.
 #[derive(Clone, Debug, Default)]
 pub struct ReindexSummary {
-    /// Indexes written.
+    /// Indexes written (each with an index seal naming its digest).
     pub rebuilt: u64,
-    /// Indexes already matching their partition, left as they were.
+    /// Indexes already matching their partition and their sealed digest, left as they were.
     pub kept: u64,
+    /// Indexes made before index digests were sealed, checked (opened, row count) and sealed as they are.
+    pub adopted: u64,
     /// Partitions not indexed, with the reason (gone, or bytes differing from the seal).
     pub refused: Vec<(String, String)>,
 }
 
 enum Outcome {
-    Rebuilt,
+    Rebuilt(String, String, u64),
     Kept,
+    Adopted(String, String, u64),
     Refused(String, String),
 }
 
-/// Rebuilds missing, stale or damaged indexes (every index when `all`).
-pub async fn reindex(loc: &StoreLocation, all: bool) -> Result<ReindexSummary, StoreError> {
-    let manifest = Manifest::read(loc).await?;
-    let jobs: Vec<_> = manifest
+/// Whether the index found is the one to keep: for a file whose index digest is sealed, exactly those
+/// bytes; for an older file, a blob built from the sealed partition.
+fn is_current(found: &IndexState, file: &LiveFile) -> bool {
+    match (&file.index_sha256, found) {
+        (Some(want), IndexState::Built { from, sha256 }) => sha256 == want && *from == file.sha256,
+        (None, IndexState::Built { from, .. }) => *from == file.sha256,
+        _ => false,
+    }
+}
+
+/// Rebuilds missing, stale, damaged or changed indexes (every index when `all`) and seals each new
+/// index's digest. Indexes from before digests were sealed are opened, checked and sealed as they are.
+pub async fn reindex(sealer: &mut Sealer, all: bool) -> Result<ReindexSummary, StoreError> {
+    let loc = sealer.location().clone();
+    let jobs: Vec<_> = sealer
+        .manifest()
         .event_files()
         .map(|(path, f)| (loc.clone(), path.clone(), f.clone()))
         .collect();
     let outcomes = map_bounded(jobs, cores(), |(loc, path, file)| async move {
         let index = loc.path(&index_path(&path));
-        if !all
-            && index_state(loc.store.as_ref(), &index).await?
-                == IndexState::Built(file.sha256.clone())
-        {
-            return Ok(Outcome::Kept);
+        let found = index_state(loc.store.as_ref(), &index).await?;
+        if !all && is_current(&found, &file) {
+            if file.index_sha256.is_some() {
+                return Ok(Outcome::Kept);
+            }
+            // Older index: adopt it only if it opens and counts the partition's rows.
+            let bytes = loc.store.get(&index).await?.bytes().await?;
+            let rows = file.rows;
+            let usable = tokio::task::spawn_blocking(move || {
+                let len = bytes.len() as u64;
+                iris_index::PartitionIndex::open(&bytes)
+                    .ok()
+                    .filter(|ix| ix.header().rows == rows)
+                    .map(|_| (sha256_hex(&bytes), len))
+            })
+            .await
+            .map_err(|e| StoreError::Other(format!("indexing task failed: {e}")))?;
+            if let Some((sha, len)) = usable {
+                return Ok(Outcome::Adopted(path, sha, len));
+            }
         }
         let bytes = match loc.store.get(&loc.path(&path)).await {
             Ok(r) => r.bytes().await?,
@@ -108,8 +158,10 @@ pub async fn reindex(loc: &StoreLocation, all: bool) -> Result<ReindexSummary, S
                 format!("bytes differ from seal #{} (run `iris verify`)", file.seal),
             )),
             Some(blob) => {
+                let digest = sha256_hex(&blob);
+                let len = blob.len() as u64;
                 loc.store.put(&index, PutPayload::from(blob)).await?;
-                Ok::<_, StoreError>(Outcome::Rebuilt)
+                Ok::<_, StoreError>(Outcome::Rebuilt(path, digest, len))
             }
         }
     })
@@ -117,7 +169,14 @@ pub async fn reindex(loc: &StoreLocation, all: bool) -> Result<ReindexSummary, S
     let mut summary = ReindexSummary::default();
     for o in outcomes {
         match o? {
-            Outcome::Rebuilt => summary.rebuilt += 1,
+            Outcome::Rebuilt(path, sha, len) => {
+                sealer.seal_index(&path, &sha, len).await?;
+                summary.rebuilt += 1;
+            }
+            Outcome::Adopted(path, sha, len) => {
+                sealer.seal_index(&path, &sha, len).await?;
+                summary.adopted += 1;
+            }
             Outcome::Kept => summary.kept += 1,
             Outcome::Refused(path, why) => summary.refused.push((path, why)),
         }

@@ -24,10 +24,20 @@ pub enum SealKind {
     /// A partition of a statistics table (`tables/<table>/quarter=…/`), e.g. the labour-market
     /// declarations: `source` names the table, `day` the quarter. No sequence numbers.
     Table,
+    /// A lookup index rebuilt by `iris reindex`: `path` names the partition, `sha256` and `bytes` the new
+    /// index blob, which from then on is the one `verify` and queries accept.
+    Index,
+    /// Acknowledged events lost to damage in the write-ahead log, recorded by `iris recover`: `source` and
+    /// `seq_ranges` name what was lost, `path` the damaged segment and offset, `note` the details. `verify`
+    /// reports them as `LOST` (never as a collector's gap).
+    Loss,
+    /// An administrator moved a source's next expected number (`iris source reset`): `next_seq` is the
+    /// new next number, `seq_ranges` the numbers it skips (accounted for), `note` who and why.
+    Reset,
 }
 
 /// A file named by a compaction seal.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FileDigest {
     /// Path relative to the store prefix.
     pub path: String,
@@ -35,6 +45,10 @@ pub struct FileDigest {
     pub sha256: String,
     pub rows: u64,
     pub bytes: u64,
+    /// SHA-256 of the file's lookup index blob, hex (compacted files written since index digests are
+    /// sealed; absent otherwise).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub index_sha256: String,
 }
 
 /// One link of the chain. `Seal::default()` is a blank to fill: the sealer numbers, links and signs it.
@@ -65,6 +79,16 @@ pub struct Seal {
     /// Compaction seals only: the files written in their place.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub written: Vec<FileDigest>,
+    /// Event partitions: SHA-256 of the lookup index blob written with it (absent from seals made before
+    /// index digests were sealed, so their signed bytes are unchanged).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub index_sha256: String,
+    /// Reset seals: the next number expected from the source.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next_seq: Option<u64>,
+    /// Loss and reset seals: what happened, in words.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub note: String,
     /// ed25519 signature (hex) over [`Seal::signed_bytes`].
     #[serde(default)]
     pub signature: String,

@@ -13,9 +13,9 @@ use crate::location::StoreLocation;
 use crate::manifest::Manifest;
 use crate::partition::{events_batch, rejections_batch, to_parquet, to_parquet_with_row_groups};
 use crate::seal::{Seal, SealKind, sha256_hex};
+use crate::wal_replay::{self, SeqRisk, WalCorrupt, WalDamage};
 use arrow::record_batch::RecordBatch;
 use futures::TryStreamExt;
-use iris_ingest::commit::WalRecord;
 use iris_ingest::event::day_of_micros;
 use iris_ingest::{Event, IntervalSet, Rejection, Sequencer};
 use object_store::{ObjectStoreExt, PutPayload};
@@ -50,15 +50,38 @@ impl SealSummary {
 pub fn sealed_state(seals: &[Seal]) -> Sequencer {
     let mut q = Sequencer::default();
     for s in seals {
-        for [a, b] in &s.seq_ranges {
-            match s.kind {
-                SealKind::Events => q.load_accepted(&s.source, *a, *b),
-                SealKind::Rejections => q.load_rejected(&s.source, *a, *b),
-                SealKind::Compaction | SealKind::Table => {}
-            }
-        }
+        apply_to_state(&mut q, s);
     }
     q
+}
+
+/// What one seal tells the sequencer: numbers stored, refused or lost, or a reset.
+fn apply_to_state(q: &mut Sequencer, s: &Seal) {
+    for [a, b] in &s.seq_ranges {
+        match s.kind {
+            SealKind::Events => q.load_accepted(&s.source, *a, *b),
+            SealKind::Rejections | SealKind::Loss => q.load_rejected(&s.source, *a, *b),
+            SealKind::Compaction | SealKind::Table | SealKind::Index | SealKind::Reset => {}
+        }
+    }
+    if let (SealKind::Reset, Some(next)) = (s.kind, s.next_seq) {
+        q.reset(&s.source, next);
+    }
+}
+
+/// What `iris recover` did.
+#[derive(Clone, Debug, Default)]
+pub struct RecoverySummary {
+    /// What sealing the intact frames did.
+    pub sealed: SealSummary,
+    /// Intact frames read.
+    pub frames: u64,
+    /// The damage found, with what was at risk.
+    pub damage: Vec<WalDamage>,
+    /// What was lost for good (at risk and not found intact anywhere), recorded in loss seals.
+    pub lost: Vec<SeqRisk>,
+    /// Segments moved aside (kept for inspection) instead of deleted.
+    pub kept: Vec<PathBuf>,
 }
 
 /// Appends sealed partitions to the store. One sealer at a time per store (the data-directory lock).
@@ -128,13 +151,7 @@ impl Sealer {
             next: seal.n + 1,
             prev: seal.digest(),
         };
-        for [a, b] in &seal.seq_ranges {
-            match seal.kind {
-                SealKind::Events => self.sealed.load_accepted(&seal.source, *a, *b),
-                SealKind::Rejections => self.sealed.load_rejected(&seal.source, *a, *b),
-                SealKind::Compaction | SealKind::Table => {}
-            }
-        }
+        apply_to_state(&mut self.sealed, &seal);
         self.manifest.apply(&seal);
         Ok(seal)
     }
@@ -229,6 +246,7 @@ impl Sealer {
                     bytes: p.bytes.len() as u64,
                     seq_ranges: p.ranges.iter().map(|(a, b)| [a, b]).collect(),
                     sha256: p.sha256,
+                    index_sha256: p.index.as_deref().map(sha256_hex).unwrap_or_default(),
                     ..Seal::default()
                 })
                 .await?;
@@ -237,7 +255,7 @@ impl Sealer {
             match seal.kind {
                 SealKind::Events => summary.events += seal.rows,
                 SealKind::Rejections => summary.rejections += seal.rows,
-                SealKind::Compaction | SealKind::Table => {}
+                _ => {}
             }
         }
         Ok(summary)
@@ -281,26 +299,34 @@ impl Sealer {
         .await
     }
 
-    /// Seals the contents of closed WAL segments, then deletes them.
+    /// Seals the contents of closed WAL segments, then deletes them. Refuses, sealing nothing, when a
+    /// segment is damaged before its acknowledged end ([`StoreError::WalCorrupt`]; `iris recover`).
     pub async fn seal_wal(&mut self, segments: &[PathBuf]) -> Result<SealSummary, StoreError> {
-        let mut total = SealSummary::default();
         if segments.is_empty() {
-            return Ok(total);
+            return Ok(SealSummary::default());
         }
+        let damage = wal_replay::check_segments(segments, &self.sealed)?;
+        if !damage.is_empty() {
+            return Err(WalCorrupt { damage }.into());
+        }
+        let (total, _) = self.seal_segments(segments).await?;
+        iris_ingest::wal::remove_segments(segments)?;
+        Ok(total)
+    }
+
+    /// Seals every intact frame of the segments (torn tails dropped); returns the summary and frames read.
+    async fn seal_segments(
+        &mut self,
+        segments: &[PathBuf],
+    ) -> Result<(SealSummary, u64), StoreError> {
+        let mut total = SealSummary::default();
+        let mut frames = 0u64;
         let mut events = Vec::new();
         let mut rejections = Vec::new();
         for path in segments {
-            let read = iris_ingest::wal::read_segment(path)?;
-            if read.torn_bytes > 0 {
-                tracing::warn!(
-                    "{}: dropped a torn tail of {} bytes (never acknowledged)",
-                    path.display(),
-                    read.torn_bytes
-                );
-            }
-            for rec in read.records {
-                let r: WalRecord = serde_json::from_slice(&rec)
-                    .map_err(StoreError::json(path.display().to_string()))?;
+            let (_, records) = wal_replay::read_records(path)?;
+            frames += records.len() as u64;
+            for r in records {
                 events.extend(r.events);
                 rejections.extend(r.rejections);
             }
@@ -314,8 +340,148 @@ impl Sealer {
             }
         }
         total.add(&self.seal(events, rejections).await?);
-        iris_ingest::wal::remove_segments(segments)?;
-        Ok(total)
+        Ok((total, frames))
+    }
+
+    /// `iris recover`: seals every intact frame of the segments, even after damage before their
+    /// acknowledged end, records what was lost for good in one loss seal per source, and moves the
+    /// segments into `keep` (not deleted: they are evidence).
+    pub async fn recover_wal(
+        &mut self,
+        segments: &[PathBuf],
+        keep: &std::path::Path,
+    ) -> Result<RecoverySummary, StoreError> {
+        let mut summary = RecoverySummary {
+            damage: wal_replay::check_segments(segments, &self.sealed)?,
+            ..RecoverySummary::default()
+        };
+        let (sealed, frames) = self.seal_segments(segments).await?;
+        summary.sealed = sealed;
+        summary.frames = frames;
+        // What was at risk and is not sealed now is lost: one loss seal per damaged place and source.
+        let mut recorded: BTreeMap<String, IntervalSet> = BTreeMap::new();
+        for d in &summary.damage {
+            for risk in &d.at_risk {
+                // Numbers at risk were found neither intact nor sealed before: after sealing every
+                // intact frame they are lost for good (each recorded once).
+                let done = recorded.entry(risk.source.clone()).or_default();
+                let mut ranges = Vec::new();
+                for [a, b] in &risk.ranges {
+                    for (x, y) in IntervalSet::from_ranges_outside(*a, *b, done) {
+                        ranges.push([x, y]);
+                    }
+                }
+                for [a, b] in &ranges {
+                    done.insert_range(*a, *b);
+                }
+                if ranges.is_empty() {
+                    continue;
+                }
+                let lost = SeqRisk {
+                    source: risk.source.clone(),
+                    ranges,
+                };
+                let segment = d
+                    .segment
+                    .file_name()
+                    .map(|n| n.to_string_lossy().into_owned())
+                    .unwrap_or_default();
+                self.append(Seal {
+                    kind: SealKind::Loss,
+                    path: format!("wal/{segment}@{}", d.offset),
+                    day: chrono::Utc::now().format("%Y-%m-%d").to_string(),
+                    source: lost.source.clone(),
+                    rows: lost.count(),
+                    seq_ranges: lost.ranges.clone(),
+                    note: format!(
+                        "lost to write-ahead log damage: {} bytes at offset {} of {segment} ({})",
+                        d.len, d.offset, d.why
+                    ),
+                    ..Seal::default()
+                })
+                .await?;
+                summary.lost.push(lost);
+            }
+        }
+        let damaged: Vec<PathBuf> = summary
+            .damage
+            .iter()
+            .map(|d| d.segment.clone())
+            .collect::<std::collections::BTreeSet<_>>()
+            .into_iter()
+            .collect();
+        let clean: Vec<PathBuf> = segments
+            .iter()
+            .filter(|p| !damaged.contains(p))
+            .cloned()
+            .collect();
+        iris_ingest::wal::move_segments(&damaged, keep)?;
+        iris_ingest::wal::remove_segments(&clean)?;
+        summary.kept = damaged;
+        Ok(summary)
+    }
+
+    /// Sets the largest step a source's number may take (see [`Sequencer::max_jump`]).
+    pub fn set_max_seq_jump(&mut self, max_jump: u64) {
+        self.sealed.max_jump = max_jump;
+    }
+
+    /// `iris source reset`: seals that `source` now expects `next`. Numbers between its high-water mark
+    /// and `next` are declared skipped (accounted for, so `verify` calls them no gap). Returns the seal.
+    pub async fn reset_source(
+        &mut self,
+        source: &str,
+        next: u64,
+        note: &str,
+    ) -> Result<Seal, StoreError> {
+        if !iris_ingest::validate::is_token(source) || next == 0 {
+            return Err(StoreError::Other(format!(
+                "source `{source}` must be a plain code and --next at least 1"
+            )));
+        }
+        let highest = self.sealed.source(source).and_then(|s| s.highest());
+        let skipped = match highest {
+            Some(h) if next > h.saturating_add(1) => vec![[h + 1, next - 1]],
+            None if next > 1 => vec![[1, next - 1]],
+            _ => Vec::new(),
+        };
+        self.append(Seal {
+            kind: SealKind::Reset,
+            path: format!("sources/{source}"),
+            day: chrono::Utc::now().format("%Y-%m-%d").to_string(),
+            source: source.to_owned(),
+            seq_ranges: skipped,
+            next_seq: Some(next),
+            note: format!(
+                "next source_seq set to {next} (high-water mark was {}){}{}",
+                highest.map_or("none".to_owned(), |h| h.to_string()),
+                if note.is_empty() { "" } else { ": " },
+                note
+            ),
+            ..Seal::default()
+        })
+        .await
+    }
+
+    /// Seals the digest of a rebuilt lookup index of live file `path` (`iris reindex`).
+    pub async fn seal_index(
+        &mut self,
+        path: &str,
+        index_sha256: &str,
+        bytes: u64,
+    ) -> Result<Seal, StoreError> {
+        if !self.manifest.files.contains_key(path) {
+            return Err(StoreError::Other(format!("{path} is not a live file")));
+        }
+        self.append(Seal {
+            kind: SealKind::Index,
+            path: path.to_owned(),
+            day: chrono::Utc::now().format("%Y-%m-%d").to_string(),
+            sha256: index_sha256.to_owned(),
+            bytes,
+            ..Seal::default()
+        })
+        .await
     }
 
     /// Moves partition files that no seal names (left by a crash between writing and sealing) to

@@ -5,7 +5,7 @@ use crate::checkpoint::Checkpoint;
 use crate::concurrent::{cores, map_bounded};
 use crate::error::StoreError;
 use crate::keys::Keyring;
-use crate::layout::{COMPACTED, EVENTS, REJECTIONS, index_path};
+use crate::layout::{CHAIN, COMPACTED, EVENTS, INDEX, REJECTIONS, TABLES, index_path};
 use crate::location::StoreLocation;
 use crate::manifest::Manifest;
 use crate::reindex::{IndexState, index_state};
@@ -55,6 +55,12 @@ pub enum FindingKind {
     IndexStale,
     /// A compaction seal names a replaced file that was not live with those bytes, or changes the row count.
     CompactionMismatch,
+    /// A lookup index blob whose bytes differ from the digest sealed for it.
+    IndexChanged,
+    /// Acknowledged events lost to write-ahead log damage, as `iris recover` recorded them.
+    Lost,
+    /// The write-ahead log is damaged before its acknowledged end (`iris recover`).
+    WalDamaged,
 }
 
 impl FindingKind {
@@ -78,6 +84,9 @@ impl FindingKind {
             FindingKind::IndexMissing => "INDEX-MISSING",
             FindingKind::IndexStale => "INDEX-STALE",
             FindingKind::CompactionMismatch => "COMPACTION-MISMATCH",
+            FindingKind::IndexChanged => "INDEX-CHANGED",
+            FindingKind::Lost => "LOST",
+            FindingKind::WalDamaged => "WAL-DAMAGED",
         }
     }
 }
@@ -302,18 +311,32 @@ pub async fn verify(
         report.bytes += file.bytes;
         // The index is judged against the seal, not the file: a tampered partition with a good index is
         // CHANGED, an untouched partition with a bad index is only an index problem.
-        match index {
-            Some(IndexState::Missing) => report.add(
+        match (index, &file.index_sha256) {
+            (Some(IndexState::Missing), _) => report.add(
                 FindingKind::IndexMissing,
                 index_path(&path),
                 "no lookup index for this sealed partition (derived data: `iris reindex` rebuilds it)",
             ),
-            Some(IndexState::Built(from)) if from != file.sha256 => report.add(
+            // The index digest is sealed: the blob must be exactly those bytes.
+            (Some(IndexState::Built { sha256, .. } | IndexState::Damaged { sha256, .. }), Some(want))
+                if sha256 != *want =>
+            {
+                report.add(
+                    FindingKind::IndexChanged,
+                    index_path(&path),
+                    format!(
+                        "index bytes differ from their sealed digest (sha256 {} sealed, {} found); queries scan the partition instead, `iris reindex` rebuilds it",
+                        short(want),
+                        short(&sha256)
+                    ),
+                )
+            }
+            (Some(IndexState::Built { from, .. }), _) if from != file.sha256 => report.add(
                 FindingKind::IndexStale,
                 index_path(&path),
                 "built from other bytes than the sealed partition (`iris reindex` rebuilds it)",
             ),
-            Some(IndexState::Damaged(why)) => report.add(
+            (Some(IndexState::Damaged { why, .. }), _) => report.add(
                 FindingKind::IndexStale,
                 index_path(&path),
                 format!("unreadable ({why}); `iris reindex` rebuilds it"),
@@ -331,56 +354,106 @@ pub async fn verify(
                 path,
                 format!(
                     "bytes differ from seal #{n} (sha256 {} sealed, {} found)",
-                    &file.sha256[..16.min(file.sha256.len())],
-                    &d[..16]
+                    short(&file.sha256),
+                    short(&d)
                 ),
             ),
             Some(_) => {}
         }
     }
 
-    // 4. Partition files nobody sealed. (Files a compaction replaced but an interrupted run left behind
-    //    are named by their seals; no query reads them and the next compaction deletes them.)
-    for dir in [EVENTS, REJECTIONS, COMPACTED] {
-        let prefix = loc.path(dir);
-        let mut found: Vec<String> = loc
-            .store
-            .list(Some(&prefix))
-            .map_ok(|m| loc.relative(&m.location))
-            .try_collect()
-            .await?;
-        found.sort();
-        for rel in found {
-            if !manifest.is_named(&rel) {
-                report.add(
-                    FindingKind::Unsealed,
-                    rel,
-                    "present in the store but named by no seal",
-                );
+    // 4. Files nobody sealed, everywhere Iris stores data. (Files a compaction replaced but an
+    //    interrupted run left behind are named by their seals; no query reads them and the next
+    //    compaction deletes them. `quarantine/` holds what recovery set aside on purpose.)
+    let live_indexes: std::collections::BTreeSet<String> =
+        manifest.event_files().map(|(p, _)| index_path(p)).collect();
+    let mut found: Vec<String> = loc
+        .store
+        .list(Some(&loc.path("")))
+        .map_ok(|m| loc.relative(&m.location))
+        .try_collect()
+        .await?;
+    found.sort();
+    for rel in found {
+        let top = rel.split('/').next().unwrap_or_default();
+        let why = match top {
+            EVENTS | REJECTIONS | COMPACTED | TABLES if !manifest.is_named(&rel) => {
+                "present in the store but named by no seal"
             }
-        }
+            INDEX if !live_indexes.contains(&rel) => "an index blob of no live partition",
+            EVENTS | REJECTIONS | COMPACTED | TABLES | INDEX | CHAIN | "quarantine" => continue,
+            _ => "outside every directory Iris writes",
+        };
+        report.add(FindingKind::Unsealed, rel, why);
     }
 
-    // 5. Sequence numbers per source: stored or refused, each once, no holes.
-    let mut per_source: BTreeMap<&str, IntervalSet> = BTreeMap::new();
-    for seal in seals.iter().filter(|s| s.kind != SealKind::Compaction) {
-        let set = per_source.entry(seal.source.as_str()).or_default();
+    // 5. Sequence numbers per source: stored, refused, lost (recorded by `iris recover`) or skipped by a
+    //    reset, each stored once, no holes below the highest stored number. A reset voids, for gaps,
+    //    the numbers at or above its next one that came before it (a wild number it undid).
+    #[derive(Default)]
+    struct SeqCheck {
+        stored: IntervalSet,
+        counted: IntervalSet,
+        events: IntervalSet,
+    }
+    let mut per_source: BTreeMap<&str, SeqCheck> = BTreeMap::new();
+    for seal in &seals {
+        if matches!(
+            seal.kind,
+            SealKind::Compaction | SealKind::Table | SealKind::Index
+        ) {
+            continue;
+        }
+        let st = per_source.entry(seal.source.as_str()).or_default();
+        if let (SealKind::Reset, Some(next)) = (seal.kind, seal.next_seq) {
+            st.counted = st.counted.split_at(next).0;
+            st.events = st.events.split_at(next).0;
+        }
         for [a, b] in &seal.seq_ranges {
-            if seal.kind == SealKind::Events && set.overlaps(*a, *b) {
-                report.add(
-                    FindingKind::SeqDuplicate,
-                    format!("source {}", seal.source),
-                    format!(
-                        "seal #{} covers source_seq in {a}–{b} already sealed",
-                        seal.n
-                    ),
-                );
+            if seal.kind == SealKind::Events {
+                if st.stored.overlaps(*a, *b) {
+                    report.add(
+                        FindingKind::SeqDuplicate,
+                        format!("source {}", seal.source),
+                        format!(
+                            "seal #{} covers source_seq in {a}–{b} already sealed",
+                            seal.n
+                        ),
+                    );
+                }
+                st.stored.insert_range(*a, *b);
+                st.events.insert_range(*a, *b);
             }
-            set.insert_range(*a, *b);
+            st.counted.insert_range(*a, *b);
+        }
+        if seal.kind == SealKind::Loss {
+            report.add(
+                FindingKind::Lost,
+                format!("source {}", seal.source),
+                format!(
+                    "source_seq {} ({} numbers) recorded lost by seal #{}: {}",
+                    seal.seq_ranges
+                        .iter()
+                        .map(|[a, b]| if a == b {
+                            a.to_string()
+                        } else {
+                            format!("{a}–{b}")
+                        })
+                        .collect::<Vec<_>>()
+                        .join(", "),
+                    seal.rows,
+                    seal.n,
+                    seal.note
+                ),
+            );
         }
     }
-    for (source, set) in per_source {
-        for (a, b) in set.gaps() {
+    for (source, st) in per_source {
+        let Some(top) = st.events.max() else { continue };
+        for (a, b) in st.counted.gaps() {
+            if b >= top {
+                continue;
+            }
             let what = if a == b {
                 format!("source_seq {a} never arrived")
             } else {
@@ -390,4 +463,8 @@ pub async fn verify(
         }
     }
     Ok(report)
+}
+
+fn short(sha: &str) -> &str {
+    sha.get(..16).unwrap_or(sha)
 }

@@ -1,12 +1,14 @@
 //! The write side of a data directory: the writer lock, crash recovery, the sealer and the committer.
 //!
 //! Opening recovers from a crash: partition files without a seal are quarantined (their events are
-//! still in the WAL), then every WAL segment left behind is sealed, deduplicated on `source_seq`.
+//! still in the WAL), then every WAL segment left behind is sealed, deduplicated on `source_seq`. A WAL
+//! damaged before its acknowledged end stops the opening ([`StoreError::WalCorrupt`]) until
+//! [`Warehouse::recover`] (`iris recover`) salvaged it.
 
 use crate::datadir::{DataDir, DirLock};
 use crate::error::StoreError;
 use crate::location::StoreLocation;
-use crate::sealer::{SealSummary, Sealer};
+use crate::sealer::{RecoverySummary, SealSummary, Sealer};
 use iris_ingest::commit::Committer;
 use iris_ingest::wal::{self, Wal};
 use tokio::sync::Mutex;
@@ -32,29 +34,55 @@ pub struct Recovery {
 impl Warehouse {
     /// Locks the directory, recovers, and gets ready to seal. Needs a signing key.
     pub async fn open(dir: DataDir) -> Result<(Warehouse, Recovery), StoreError> {
+        let (lock, loc, mut sealer, quarantined) = Self::prepare(&dir).await?;
+        let mut recovery = Recovery {
+            quarantined,
+            ..Recovery::default()
+        };
+        recovery.sealed = sealer.seal_wal(&Self::left_segments(&dir)?).await?;
+        Ok((Warehouse::assemble(dir, loc, sealer, lock), recovery))
+    }
+
+    /// `iris recover`: like [`Warehouse::open`], but a damaged WAL is salvaged — every intact frame
+    /// sealed, what was lost recorded in loss seals, the damaged segments moved to `DATA/wal-damaged/`.
+    pub async fn recover(dir: DataDir) -> Result<(Warehouse, RecoverySummary), StoreError> {
+        let (lock, loc, mut sealer, _) = Self::prepare(&dir).await?;
+        let keep = dir.root.join("wal-damaged");
+        let summary = sealer
+            .recover_wal(&Self::left_segments(&dir)?, &keep)
+            .await?;
+        Ok((Warehouse::assemble(dir, loc, sealer, lock), summary))
+    }
+
+    async fn prepare(
+        dir: &DataDir,
+    ) -> Result<(DirLock, StoreLocation, Sealer, Vec<String>), StoreError> {
         let lock = dir.lock()?;
         let loc = dir.store()?;
         let signer = dir.keys().active_signer()?;
         let mut sealer = Sealer::open(loc.clone(), signer).await?;
-        let mut recovery = Recovery {
-            quarantined: sealer.quarantine_unsealed().await?,
-            ..Recovery::default()
-        };
-        let left: Vec<_> = wal::segments(&dir.wal_dir())?
+        if let Some(n) = dir.max_seq_jump {
+            sealer.set_max_seq_jump(n);
+        }
+        let quarantined = sealer.quarantine_unsealed().await?;
+        Ok((lock, loc, sealer, quarantined))
+    }
+
+    fn left_segments(dir: &DataDir) -> Result<Vec<std::path::PathBuf>, StoreError> {
+        Ok(wal::segments(&dir.wal_dir())?
             .into_iter()
             .map(|(_, p)| p)
-            .collect();
-        recovery.sealed = sealer.seal_wal(&left).await?;
-        Ok((
-            Warehouse {
-                dir,
-                loc,
-                sealer: Mutex::new(sealer),
-                committer: None,
-                _lock: lock,
-            },
-            recovery,
-        ))
+            .collect())
+    }
+
+    fn assemble(dir: DataDir, loc: StoreLocation, sealer: Sealer, lock: DirLock) -> Warehouse {
+        Warehouse {
+            dir,
+            loc,
+            sealer: Mutex::new(sealer),
+            committer: None,
+            _lock: lock,
+        }
     }
 
     /// Starts the write-ahead log and its group-commit thread (for the HTTP ingest).

@@ -1,0 +1,341 @@
+//! Replaying the write-ahead log: the one place that decides what its bytes mean.
+//!
+//! Every segment is scanned before anything is sealed ([`check_segments`]). A torn tail — bytes after a
+//! segment's acknowledged end that do not form intact frames — was never acknowledged and is dropped with
+//! a warning. Damage before the acknowledged end is corruption: sealing stops with a [`WalDamage`] naming
+//! the segment, the offset and the `source`/`source_seq` ranges at risk, and only `iris recover`
+//! ([`crate::sealer::Sealer::recover_wal`]) goes on, sealing every intact frame and recording what was lost.
+
+use crate::error::StoreError;
+use iris_ingest::commit::WalRecord;
+use iris_ingest::wal::{self, Corruption, SegmentScan};
+use iris_ingest::{IntervalSet, Sequencer};
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+/// Sequence numbers of one source that may have been in damaged bytes.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SeqRisk {
+    /// The source.
+    pub source: String,
+    /// The numbers, as inclusive ranges: between the last intact number before the damage and the first
+    /// after it, minus those found intact or already sealed.
+    pub ranges: Vec<[u64; 2]>,
+}
+
+impl SeqRisk {
+    /// How many numbers.
+    pub fn count(&self) -> u64 {
+        self.ranges.iter().map(|[a, b]| b - a + 1).sum()
+    }
+
+    /// `source hub source_seq 4001–5000 (1000 numbers)`.
+    pub fn describe(&self) -> String {
+        let ranges: Vec<String> = self
+            .ranges
+            .iter()
+            .map(|[a, b]| {
+                if a == b {
+                    a.to_string()
+                } else {
+                    format!("{a}–{b}")
+                }
+            })
+            .collect();
+        format!(
+            "source `{}` source_seq {} ({} numbers)",
+            self.source,
+            ranges.join(", "),
+            self.count()
+        )
+    }
+}
+
+/// One damaged place in the write-ahead log that may have cost acknowledged events.
+#[derive(Clone, Debug)]
+pub struct WalDamage {
+    /// The segment file.
+    pub segment: PathBuf,
+    /// First damaged byte.
+    pub offset: u64,
+    /// Damaged (or missing) bytes.
+    pub len: u64,
+    /// What is wrong.
+    pub why: String,
+    /// What may have been in it.
+    pub at_risk: Vec<SeqRisk>,
+}
+
+impl fmt::Display for WalDamage {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "segment {} at offset {} ({} bytes): {}; ",
+            self.segment.display(),
+            self.offset,
+            self.len,
+            self.why
+        )?;
+        if self.at_risk.is_empty() {
+            write!(f, "no intact frame around it tells which events it held")
+        } else {
+            let risks: Vec<String> = self.at_risk.iter().map(SeqRisk::describe).collect();
+            write!(f, "at risk: {}", risks.join("; "))
+        }
+    }
+}
+
+/// The error when the log is corrupt: every damaged place.
+#[derive(Clone, Debug)]
+pub struct WalCorrupt {
+    /// The damaged places, in log order.
+    pub damage: Vec<WalDamage>,
+}
+
+impl fmt::Display for WalCorrupt {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "the write-ahead log is damaged where acknowledged events were written; nothing was sealed from it and Iris will not start until it is recovered:"
+        )?;
+        for d in &self.damage {
+            write!(f, "\n  {d}")?;
+        }
+        write!(
+            f,
+            "\nRun `iris recover` to seal every intact frame and record exactly what was lost (the damaged segments are kept in wal-damaged/)."
+        )
+    }
+}
+
+impl std::error::Error for WalCorrupt {}
+
+/// A `(source, source_seq)` pair.
+type Pair = (String, u64);
+
+/// Scans every segment; returns the damage that may have cost acknowledged events (empty when the log
+/// is sound, torn tails aside).
+pub fn check_segments(
+    segments: &[PathBuf],
+    sealed: &Sequencer,
+) -> Result<Vec<WalDamage>, StoreError> {
+    // (segment, corruption, pairs readable in the damaged bytes)
+    let mut found: Vec<(usize, Corruption, Vec<Pair>)> = Vec::new();
+    for (i, path) in segments.iter().enumerate() {
+        let scan = wal::scan_segment(path)?;
+        let bad = scan.corruption();
+        if bad.is_empty() {
+            continue;
+        }
+        let bytes = std::fs::read(path).map_err(StoreError::io(path))?;
+        for c in bad {
+            let from = usize::try_from(c.offset)
+                .unwrap_or(usize::MAX)
+                .min(bytes.len());
+            let to = usize::try_from(c.offset.saturating_add(c.len))
+                .unwrap_or(usize::MAX)
+                .min(bytes.len());
+            let pairs = readable_pairs(&bytes[from..to]);
+            found.push((i, c, pairs));
+        }
+    }
+    if found.is_empty() {
+        return Ok(Vec::new());
+    }
+    // Only now read every record, to say what the damage may have held.
+    let mut positions: Vec<((usize, u64), Vec<Pair>)> = Vec::new();
+    for (i, path) in segments.iter().enumerate() {
+        let scan = wal::scan_segment(path)?;
+        for frame in &scan.frames {
+            let rec = decode_record(path, frame.offset, &frame.payload)?;
+            positions.push(((i, frame.offset), numbers(&rec)));
+        }
+    }
+    let mut present: BTreeMap<String, IntervalSet> = BTreeMap::new();
+    for (_, nums) in &positions {
+        for (s, n) in nums {
+            present.entry(s.clone()).or_default().insert(*n);
+        }
+    }
+    Ok(found
+        .into_iter()
+        .map(|(i, c, pairs)| {
+            let at = (i, c.offset);
+            let mut before: BTreeMap<&str, u64> = BTreeMap::new();
+            let mut after: BTreeMap<&str, u64> = BTreeMap::new();
+            for (pos, nums) in &positions {
+                let side = if *pos < at { &mut before } else { &mut after };
+                for (s, n) in nums {
+                    let e = side.entry(s.as_str()).or_insert(*n);
+                    *e = if *pos < at {
+                        (*e).max(*n)
+                    } else {
+                        (*e).min(*n)
+                    };
+                }
+            }
+            // What the damaged bytes still show, then the holes between the intact frames around them.
+            let mut risky: BTreeMap<String, IntervalSet> = BTreeMap::new();
+            for (source, n) in &pairs {
+                risky.entry(source.clone()).or_default().insert(*n);
+            }
+            for (source, first_after) in &after {
+                let last_before = before
+                    .get(source)
+                    .copied()
+                    .or_else(|| sealed.source(source).and_then(|s| s.highest()))
+                    .unwrap_or(0);
+                if *first_after <= last_before.saturating_add(1) {
+                    continue;
+                }
+                let mut covered = present.get(*source).cloned().unwrap_or_default();
+                if let Some(st) = sealed.source(source) {
+                    covered.extend(&st.accepted);
+                    covered.extend(&st.stale);
+                }
+                for [a, b] in complement_within(last_before + 1, first_after - 1, &covered) {
+                    risky
+                        .entry((*source).to_owned())
+                        .or_default()
+                        .insert_range(a, b);
+                }
+            }
+            let mut at_risk = Vec::new();
+            for (source, set) in risky {
+                let mut covered = present.get(&source).cloned().unwrap_or_default();
+                if let Some(st) = sealed.source(&source) {
+                    covered.extend(&st.accepted);
+                    covered.extend(&st.stale);
+                }
+                let ranges: Vec<[u64; 2]> = set
+                    .iter()
+                    .flat_map(|(a, b)| complement_within(a, b, &covered))
+                    .collect();
+                if !ranges.is_empty() {
+                    at_risk.push(SeqRisk { source, ranges });
+                }
+            }
+            WalDamage {
+                segment: segments[i].clone(),
+                offset: c.offset,
+                len: c.len,
+                why: c.why,
+                at_risk,
+            }
+        })
+        .collect())
+}
+
+/// The `(source, source_seq)` pairs still readable in damaged bytes (`"source":"S","source_seq":N`, the
+/// order events and rejections are written in): best effort, to name what a damaged frame held.
+pub fn readable_pairs(bytes: &[u8]) -> Vec<(String, u64)> {
+    const KEY: &[u8] = b"\"source\":\"";
+    const SEQ: &[u8] = b"\",\"source_seq\":";
+    let mut out = Vec::new();
+    let mut at = 0usize;
+    while let Some(i) = find(&bytes[at..], KEY) {
+        let start = at + i + KEY.len();
+        at = start;
+        let Some(end) = bytes[start..].iter().take(64).position(|b| *b == b'"') else {
+            continue;
+        };
+        let source = &bytes[start..start + end];
+        let rest = &bytes[start + end..];
+        if !rest.starts_with(SEQ) {
+            continue;
+        }
+        let digits: Vec<u8> = rest[SEQ.len()..]
+            .iter()
+            .take(20)
+            .take_while(|b| b.is_ascii_digit())
+            .copied()
+            .collect();
+        let (Ok(source), Some(n)) = (
+            std::str::from_utf8(source),
+            std::str::from_utf8(&digits)
+                .ok()
+                .and_then(|d| d.parse().ok()),
+        ) else {
+            continue;
+        };
+        if iris_ingest::validate::is_token(source) {
+            out.push((source.to_owned(), n));
+        }
+    }
+    out
+}
+
+fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
+    hay.windows(needle.len()).position(|w| w == needle)
+}
+
+/// The ranges of `a..=b` outside `covered`.
+fn complement_within(a: u64, b: u64, covered: &IntervalSet) -> Vec<[u64; 2]> {
+    IntervalSet::from_ranges_outside(a, b, covered)
+        .into_iter()
+        .map(|(x, y)| [x, y])
+        .collect()
+}
+
+/// The `(source, source_seq)` pairs of a record (events and numbered rejections).
+fn numbers(rec: &WalRecord) -> Vec<(String, u64)> {
+    rec.events
+        .iter()
+        .map(|e| (e.source.clone(), e.source_seq))
+        .chain(
+            rec.rejections
+                .iter()
+                .filter_map(|r| Some((r.source.clone()?, r.source_seq?))),
+        )
+        .collect()
+}
+
+/// Decodes one intact frame's payload.
+pub fn decode_record(path: &Path, offset: u64, payload: &[u8]) -> Result<WalRecord, StoreError> {
+    serde_json::from_slice(payload).map_err(StoreError::json(format!(
+        "{} frame at offset {offset}",
+        path.display()
+    )))
+}
+
+/// Reads the intact frames of one segment, warning about a torn tail.
+pub fn read_records(path: &Path) -> Result<(SegmentScan, Vec<WalRecord>), StoreError> {
+    let scan = wal::scan_segment(path)?;
+    let torn = scan.torn_bytes();
+    if torn > 0 {
+        tracing::warn!(
+            "{}: dropped a torn tail of {torn} bytes after the acknowledged end (never acknowledged)",
+            path.display()
+        );
+    }
+    let records = scan
+        .frames
+        .iter()
+        .map(|f| decode_record(path, f.offset, &f.payload))
+        .collect::<Result<_, _>>()?;
+    Ok((scan, records))
+}
+
+/// `verify`'s look at the write-ahead log of a data directory: one finding per damaged place.
+pub async fn verify_wal(
+    wal_dir: &Path,
+    loc: &crate::StoreLocation,
+) -> Result<Vec<crate::verify::Finding>, StoreError> {
+    let segments: Vec<PathBuf> = wal::segments(wal_dir)?
+        .into_iter()
+        .map(|(_, p)| p)
+        .collect();
+    if segments.is_empty() {
+        return Ok(Vec::new());
+    }
+    let sealed = crate::sealer::sealed_state(&crate::chain::read_chain(loc).await?);
+    Ok(check_segments(&segments, &sealed)?
+        .into_iter()
+        .map(|d| crate::verify::Finding {
+            kind: crate::verify::FindingKind::WalDamaged,
+            subject: d.segment.display().to_string(),
+            detail: format!("{d} (`iris recover` salvages the rest)"),
+        })
+        .collect())
+}
