@@ -54,6 +54,7 @@ impl Cli {
             spill_dir: None,
             timeout: std::time::Duration::from_secs(self.query_timeout.max(1)),
             heavy_queries: self.heavy_queries.max(1),
+            ..iris_query::QueryLimits::default()
         }
     }
 }
@@ -169,7 +170,9 @@ fn main() {
     let dir = iris_store::datadir::DataDir::new(&cli.data, cli.store.clone())
         .with_max_seq_jump(cli.max_seq_jump);
     let limits = cli.query_limits();
+    // Large stacks: deep (but accepted) plans are walked recursively by the query engine.
     let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .thread_stack_size(16 << 20)
         .enable_all()
         .build()
     {

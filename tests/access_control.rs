@@ -163,6 +163,9 @@ fn each_role_sees_its_scope_and_every_request_is_logged_once() {
             .entry((actor.to_owned(), if ok { "ok" } else { "nok" }.to_owned()))
             .or_default() += 1;
     };
+    // The setup's batch (collector t2) and seal (admin t1) are requests too.
+    did("t2", true);
+    did("t1", true);
 
     // Adviser ADV0003 supervises onem0003: only its users' events.
     let (s, b) = api.sql(
@@ -192,7 +195,15 @@ fn each_role_sees_its_scope_and_every_request_is_logged_once() {
     let (s, b) = api.get(&t["adviser"], "/v1/trace?actor=U0000000");
     did("ADV0003", false);
     assert_eq!(s, 403, "{b}");
-    assert!(error_of(&b).contains("which you do not supervise"), "{b}");
+    assert!(
+        error_of(&b).contains("you may trace only the users of the institutions you supervise"),
+        "{b}"
+    );
+    // The refusal says what the adviser may not do, not where the other user works.
+    assert!(
+        !error_of(&b).contains("cpas") && !error_of(&b).contains("is a user of"),
+        "{b}"
+    );
     assert!(
         b["policies"].to_string().contains("supervision:ADV0003"),
         "{b}"
@@ -466,7 +477,7 @@ fn policy_changes_are_logged_and_a_broken_file_keeps_the_last_good_rules() {
     std::thread::sleep(std::time::Duration::from_millis(50));
     let (s, b) = api.sql(&t["inspector"], ask.clone());
     assert_eq!(s, 200, "the last good deliberations stay in force: {b}");
-    let (_, health) = api.get(&t["admin"], "/v1/health");
+    let (_, health) = api.get(&t["admin"], "/v1/status");
     assert!(
         health["access_error"]
             .as_str()
@@ -484,7 +495,7 @@ fn policy_changes_are_logged_and_a_broken_file_keeps_the_last_good_rules() {
         error_of(&b).contains("no deliberation `CSSS/09/013`"),
         "{b}"
     );
-    let (_, health) = api.get(&t["admin"], "/v1/health");
+    let (_, health) = api.get(&t["admin"], "/v1/status");
     assert!(health["access_error"].is_null(), "{health}");
     // The watcher logs within 2 s; then seal and find the change.
     std::thread::sleep(std::time::Duration::from_millis(2500));

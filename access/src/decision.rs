@@ -210,10 +210,11 @@ fn adviser(directory: &Directory, req: &Request<'_>) -> Decision {
         && let Some(user) = directory.users.get(actor)
         && !orgs.contains(&user.institution)
     {
+        // Say what the adviser may do, never where the other user works.
         return Decision::deny(
             format!(
-                "`{actor}` is a user of {}, which you do not supervise",
-                user.institution
+                "you may trace only the users of the institutions you supervise ({}); `{actor}` is not one of them",
+                orgs.iter().cloned().collect::<Vec<_>>().join(", ")
             ),
             policies,
         );
@@ -268,8 +269,8 @@ fn inspector(directory: &Directory, policies: &Policies, req: &Request<'_>) -> D
     if d.grantee != service.code {
         return Decision::deny(
             format!(
-                "deliberation {delib_id} is granted to {}, not to {}",
-                d.grantee, service.code
+                "deliberation {delib_id} is not granted to your service ({})",
+                service.code
             ),
             policy,
         );

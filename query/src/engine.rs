@@ -9,6 +9,7 @@ use crate::sealed_table::SealedTable;
 use datafusion::arrow::datatypes::DataType;
 use datafusion::arrow::record_batch::RecordBatch;
 use datafusion::catalog::TableProvider;
+use datafusion::common::tree_node::TreeNode;
 use datafusion::dataframe::DataFrame;
 use datafusion::datasource::file_format::parquet::ParquetFormat;
 use datafusion::datasource::listing::{
@@ -18,9 +19,11 @@ use datafusion::datasource::{ViewTable, provider_as_source};
 use datafusion::error::DataFusionError;
 use datafusion::execution::context::{SQLOptions, SessionConfig, SessionContext};
 use datafusion::execution::runtime_env::RuntimeEnv;
+use datafusion::logical_expr::LogicalPlan;
 use datafusion::logical_expr::LogicalPlanBuilder;
-use datafusion::physical_plan::{ExecutionPlan, collect};
+use datafusion::physical_plan::{ExecutionPlan, execute_stream};
 use datafusion::prelude::col;
+use futures::StreamExt;
 use iris_store::StoreLocation;
 use iris_store::layout::COMPACTED_PARTITION_COLUMNS;
 use iris_store::layout::{COMPACTED, EVENTS, REJECTIONS, TABLES};
@@ -50,6 +53,21 @@ pub enum QueryError {
         "busy: {0} full-scan queries are already running and none finished in time; try again later"
     )]
     Busy(usize),
+    /// Refused before planning: too long, too deep, too many expressions, not one statement, or an
+    /// `EXPLAIN` by a principal with a scope.
+    #[error("{0}")]
+    Statement(#[from] crate::statement::StatementError),
+    /// The rows to return are more than one answer may hold.
+    #[error(
+        "the answer is larger than {0} MiB: add a LIMIT, aggregate, or narrow the period or the filters"
+    )]
+    AnswerTooLarge(usize),
+    /// A scoped query failed while running. The engine's message is not shown: it could depend on
+    /// rows outside the principal's scope (an error raised while evaluating a filter, say).
+    #[error(
+        "the query failed while running; the cause is not shown since it could depend on rows outside your scope (common causes: a function's size limit, a division by zero, a value that does not cast)"
+    )]
+    Withheld,
     /// The query needed more memory than the engine may use, and could not spill enough.
     #[error(
         "the query needs more memory than its budget of {budget_mb} MiB{spill}: narrow the period or the filters, or raise --query-memory ({detail})"
@@ -118,7 +136,12 @@ impl QueryEngine {
         Ok(self)
     }
 
-    /// The limits in force.
+    /// The store the engine reads.
+    pub fn location(&self) -> &StoreLocation {
+        &self.loc
+    }
+
+    /// The limits queries run under.
     pub fn limits(&self) -> &QueryLimits {
         &self.limits
     }
@@ -141,6 +164,8 @@ impl QueryEngine {
     /// no `information_schema`.
     pub fn context_within(&self, scope: Option<&RowScope>) -> Result<SessionContext, QueryError> {
         let mut config = SessionConfig::new().with_information_schema(scope.is_none());
+        // A recursive CTE can grow rows (and strings) without bound: not available.
+        config.options_mut().execution.enable_recursive_ctes = false;
         // Evaluate filters while decoding, so only matching rows of a page are materialised.
         config.options_mut().execution.parquet.pushdown_filters = true;
         config.options_mut().execution.parquet.reorder_filters = true;
@@ -149,6 +174,7 @@ impl QueryEngine {
         config.options_mut().execution.sort_spill_reservation_bytes =
             (self.limits.memory_bytes / 16).min(10 << 20);
         let ctx = SessionContext::new_with_config_rt(config, self.runtime.clone());
+        crate::bounded::register(&ctx);
         ctx.register_object_store(&self.loc.root_url, self.loc.store.clone());
         let events = SealedTable::new(
             self.listing(EVENTS, events_file_schema(), &PARTITION_COLUMNS)?,
@@ -218,37 +244,72 @@ impl QueryEngine {
         self.sql_within(sql, None).await
     }
 
-    /// [`QueryEngine::sql`] within a principal's scope (`None`: everything).
+    /// [`QueryEngine::sql`] within a principal's scope (`None`: everything, the operator's).
+    ///
+    /// The text passes the statement guard first ([`crate::statement`]: size, expression count and
+    /// depth, one statement, `EXPLAIN` only without a scope), on a thread of its own; then it is
+    /// planned, checked read-only, and run within the limits. With a scope, an error raised while
+    /// running is not shown (see [`QueryError::Withheld`]).
     pub async fn sql_within(
         &self,
         sql: &str,
         scope: Option<&RowScope>,
     ) -> Result<Vec<RecordBatch>, QueryError> {
+        let started = Instant::now();
+        let checked = crate::statement::check(sql, &self.limits.statement, scope.is_none()).await?;
         let ctx = self.context_within(scope)?;
         let options = SQLOptions::new()
             .with_allow_ddl(false)
             .with_allow_dml(false)
             .with_allow_statements(false);
-        let started = Instant::now();
-        let df = tokio::time::timeout(self.limits.timeout, ctx.sql_with_options(sql, options))
-            .await
-            .map_err(|_| QueryError::Timeout(self.limits.timeout.as_secs()))??;
-        self.collect(df, started).await
+        let state = ctx.state();
+        let plan = tokio::time::timeout(
+            self.limits.timeout,
+            state.statement_to_plan(checked.statement),
+        )
+        .await
+        .map_err(|_| QueryError::Timeout(self.limits.timeout.as_secs()))??;
+        options.verify_plan(&plan)?;
+        // Belt and braces: whatever the text, no plan of a plan for a principal with a scope.
+        if scope.is_some()
+            && plan.exists(|p| {
+                Ok(matches!(
+                    p,
+                    LogicalPlan::Explain(_) | LogicalPlan::Analyze(_)
+                ))
+            })?
+        {
+            return Err(crate::statement::StatementError::Explain.into());
+        }
+        let df = ctx.execute_logical_plan(plan).await?;
+        match self.collect(df, started).await {
+            Err(QueryError::DataFusion(_) | QueryError::Arrow(_) | QueryError::Output(_))
+                if scope.is_some() =>
+            {
+                Err(QueryError::Withheld)
+            }
+            other => other,
+        }
     }
 
     /// Plans and runs a DataFrame within the limits: a heavy plan (one the lookup index does not narrow)
-    /// waits for its turn; the whole query, waiting included, stops at the timeout.
+    /// waits for its turn; the whole query, waiting included, stops at the timeout — and its work
+    /// with it: the light path's stream is dropped, the heavy path's task aborted. The answer is
+    /// bounded by [`QueryLimits::answer_bytes`].
     pub async fn collect(
         &self,
         df: DataFrame,
         started: Instant,
     ) -> Result<Vec<RecordBatch>, QueryError> {
         let timeout = self.limits.timeout;
+        let max = self.limits.answer_bytes;
         let run = async {
             let task = Arc::new(df.task_ctx());
             let plan = df.create_physical_plan().await?;
             if uses_index(&plan) {
-                return collect(plan, task).await.map_err(|e| self.explain_error(e));
+                return collect_bounded(plan, task, max)
+                    .await
+                    .map_err(|e| e.explain(&self.limits));
             }
             let left = timeout.saturating_sub(started.elapsed());
             let turn = tokio::time::timeout(left, self.heavy.clone().acquire_owned()).await;
@@ -257,10 +318,10 @@ impl QueryEngine {
             };
             let running = self.heavy_threads.spawn(async move {
                 let _turn = turn;
-                collect(plan, task).await
+                collect_bounded(plan, task, max).await
             });
             match running.join().await {
-                Ok(result) => result.map_err(|e| self.explain_error(e)),
+                Ok(result) => result.map_err(|e| e.explain(&self.limits)),
                 Err(e) => Err(QueryError::DataFusion(DataFusionError::External(Box::new(
                     e,
                 )))),
@@ -271,13 +332,31 @@ impl QueryEngine {
             Err(_) => Err(QueryError::Timeout(timeout.as_secs())),
         }
     }
+}
 
+/// How collecting an answer failed.
+enum Collect {
+    Engine(DataFusionError),
+    TooLarge(usize),
+}
+
+impl From<DataFusionError> for Collect {
+    fn from(e: DataFusionError) -> Collect {
+        Collect::Engine(e)
+    }
+}
+
+impl Collect {
     /// A memory error in words a user can act on; other errors as they are.
-    fn explain_error(&self, e: DataFusionError) -> QueryError {
+    fn explain(self, limits: &QueryLimits) -> QueryError {
+        let e = match self {
+            Collect::TooLarge(max) => return QueryError::AnswerTooLarge(max >> 20),
+            Collect::Engine(e) => e,
+        };
         match e.find_root() {
             DataFusionError::ResourcesExhausted(detail) => QueryError::Memory {
-                budget_mb: self.limits.memory_bytes >> 20,
-                spill: if self.limits.spill_bytes == 0 {
+                budget_mb: limits.memory_bytes >> 20,
+                spill: if limits.spill_bytes == 0 {
                     " (spilling to disk is off)"
                 } else {
                     ""
@@ -293,6 +372,26 @@ impl QueryEngine {
             _ => QueryError::DataFusion(e),
         }
     }
+}
+
+/// Runs a plan and gathers its batches, stopping once they hold more than `max` bytes.
+async fn collect_bounded(
+    plan: Arc<dyn ExecutionPlan>,
+    task: Arc<datafusion::execution::TaskContext>,
+    max: usize,
+) -> Result<Vec<RecordBatch>, Collect> {
+    let mut stream = execute_stream(plan, task)?;
+    let mut batches = Vec::new();
+    let mut bytes = 0usize;
+    while let Some(batch) = stream.next().await {
+        let batch = batch?;
+        bytes = bytes.saturating_add(batch.get_array_memory_size());
+        if bytes > max {
+            return Err(Collect::TooLarge(max));
+        }
+        batches.push(batch);
+    }
+    Ok(batches)
 }
 
 /// `events` restricted to a scope: a view over the sealed table that the optimizer inlines, so the

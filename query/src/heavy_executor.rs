@@ -35,6 +35,8 @@ impl HeavyExecutor {
             Builder::new_multi_thread()
                 .worker_threads(threads)
                 .thread_name("iris-heavy-query")
+                // Deep (but accepted) plans are evaluated recursively.
+                .thread_stack_size(16 << 20)
                 .enable_all()
                 .build()
                 .map_err(|e| tracing::warn!("heavy queries share the request threads: {e}"))

@@ -5,6 +5,7 @@
 //! ([`live_files`], [`sealed_table`]). Filters on `day` or `ts` prune directories, Parquet statistics
 //! prune row groups, and filters on `subject_id`, `actor_id` or `ticket` go through the lookup indexes.
 
+pub mod bounded;
 pub mod engine;
 pub mod heavy_executor;
 pub mod index_cache;
@@ -13,10 +14,12 @@ pub mod live_files;
 pub mod output;
 pub mod scope;
 pub mod sealed_table;
+pub mod statement;
 pub mod trace;
 
 pub use engine::{QueryEngine, QueryError};
 pub use limits::QueryLimits;
 pub use output::{OutputFormat, render, to_json_rows};
 pub use scope::{EventFacts, RowScope};
+pub use statement::{StatementError, StatementLimits};
 pub use trace::{TraceKey, TraceRequest};

@@ -25,6 +25,11 @@ pub struct QueryLimits {
     pub timeout: Duration,
     /// Heavy queries (full scans) running at once; more wait for their turn, within the timeout.
     pub heavy_queries: usize,
+    /// Size and shape bounds checked before planning.
+    pub statement: crate::statement::StatementLimits,
+    /// Most bytes (Arrow memory) of one answer: the rows a query returns are held whole before they
+    /// are sent, outside the operators' pool, so they are bounded on their own.
+    pub answer_bytes: usize,
 }
 
 impl Default for QueryLimits {
@@ -35,6 +40,8 @@ impl Default for QueryLimits {
             spill_dir: None,
             timeout: Duration::from_secs(300),
             heavy_queries: 2,
+            statement: crate::statement::StatementLimits::default(),
+            answer_bytes: 256 << 20,
         }
     }
 }

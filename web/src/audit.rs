@@ -1,12 +1,15 @@
-//! Accountability: every request that reads (or tries to read) the warehouse — SQL, trace, the
-//! citizen view — becomes an event of Iris's own source in the same sealed chain, permitted or not.
+//! Accountability: every HTTP request — whatever its route and outcome — becomes an event of Iris's
+//! own source in the same sealed chain (written by the layer in [`crate::guard`]), and so does every
+//! change of an access file.
 //! An auditor traces the tracers with the same tools: `actor_id` is the principal.
 //!
 //! Field use for these events: `actor_id` the principal, `actor_org` the institution (or the role),
 //! `actor_role` the role, `subject_id` what was searched for (a NISS/BCE/ONSS with its kind, or the
-//! search itself with kind `query`), `ticket` the request id, `message_type` `iris.sql`,
-//! `iris.trace`, `iris.me` or `iris.policy`, `purpose` the deliberation and case reference,
-//! `result` ok or nok, `error_code` the outcome: `rows=N` or the reason of the refusal.
+//! search itself with kind `query`), `ticket` the request id, `message_type` `iris.<kind>` (`sql`,
+//! `trace`, `me`, `research`, `report`, `chain`, `ingest`, `seal`, `patterns`, `ui`, `health`,
+//! `http` for an unknown route, `policy`), `application` the route (`POST /v1/sql`), `purpose` the
+//! deliberation and case reference (or the deciding policies), `result` ok or nok, `error_code` the
+//! outcome: `rows=N`, `status=200`, or the reason of the refusal or failure.
 
 use crate::error::ApiError;
 use iris_access::Principal;
@@ -42,8 +45,12 @@ pub struct AuditRecord<'a> {
     /// What was searched for.
     pub search: String,
     pub purpose: Option<String>,
-    /// `Ok(rows returned)` or `Err(reason)`.
-    pub outcome: Result<usize, String>,
+    /// The route asked (`GET /v1/trace`, or the path of an unknown one).
+    pub route: String,
+    /// The HTTP status answered.
+    pub status: u16,
+    /// `Ok(rows returned, when rows were)` or `Err(reason)`.
+    pub outcome: Result<Option<usize>, String>,
 }
 
 /// Appends the record to the write-ahead log (sealed with the next seal) and returns once durable.
@@ -70,7 +77,7 @@ pub async fn log(committer: &Committer, record: AuditRecord<'_>) -> Result<(), A
         subject_kind,
         ticket: format!("iris-{now}-{}", hex::encode(nonce)),
         message_type: format!("iris.{}", record.kind),
-        application: "iris".into(),
+        application: record.route,
         operation: record.operation,
         result: if record.outcome.is_ok() {
             Outcome::Ok
@@ -78,7 +85,8 @@ pub async fn log(committer: &Committer, record: AuditRecord<'_>) -> Result<(), A
             Outcome::Nok
         },
         error_code: Some(match record.outcome {
-            Ok(rows) => format!("rows={rows}"),
+            Ok(Some(rows)) => format!("rows={rows}"),
+            Ok(None) => format!("status={}", record.status),
             Err(why) => why.chars().take(500).collect(),
         }),
         channel: "http".into(),

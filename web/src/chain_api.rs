@@ -124,3 +124,26 @@ pub async fn get_checkpoint(
     .await;
     state.account(&permit, &ask, answer).await.map(Json)
 }
+
+/// `GET /v1/status` (auditors and administrators): seal count, events waiting to be sealed, and the
+/// last access-file error — what the open liveness probe no longer says.
+pub async fn get_status(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let ask = ask(Action::Verify, "status");
+    let permit = state.admit(&headers, &ask).await?;
+    let seals = state.warehouse.sealer().lock().await.seal_count();
+    let pending = state
+        .committer
+        .as_ref()
+        .map(iris_ingest::commit::Committer::pending_events)
+        .unwrap_or(0);
+    let body = serde_json::json!({
+        "status": "ok",
+        "seals": seals,
+        "pending_events": pending,
+        "access_error": state.access.last_error(),
+    });
+    state.account(&permit, &ask, Ok((body, 1))).await.map(Json)
+}

@@ -50,15 +50,35 @@ impl From<iris_query::QueryError> for ApiError {
             QueryError::Timeout(_) => StatusCode::GATEWAY_TIMEOUT,
             QueryError::Busy(_) => StatusCode::SERVICE_UNAVAILABLE,
             QueryError::Memory { .. } => StatusCode::INSUFFICIENT_STORAGE,
+            QueryError::Statement(iris_query::StatementError::Explain) => StatusCode::FORBIDDEN,
+            QueryError::Statement(iris_query::StatementError::Internal(_)) => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
             _ => StatusCode::BAD_REQUEST,
         };
         ApiError::new(status, e.user_message())
     }
 }
 
+/// The reason of an error answer, left in the response's extensions for the audit layer.
+#[derive(Clone, Debug)]
+pub struct ErrorNote(pub String);
+
+impl ApiError {
+    /// A request body that could not be read as JSON: its own status (400, 413 too large, 415 not
+    /// JSON, 422 wrong fields) with what was expected.
+    pub fn body(e: axum::extract::rejection::JsonRejection, expected: &str) -> ApiError {
+        ApiError::new(
+            e.status(),
+            format!("expected {expected}: {}", e.body_text()),
+        )
+    }
+}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        (
+        let note = ErrorNote(self.message.clone());
+        let mut response = (
             self.status,
             Json(if self.policies.is_empty() {
                 serde_json::json!({ "error": self.message })
@@ -66,6 +86,8 @@ impl IntoResponse for ApiError {
                 serde_json::json!({ "error": self.message, "policies": self.policies })
             }),
         )
-            .into_response()
+            .into_response();
+        response.extensions_mut().insert(note);
+        response
     }
 }

@@ -1,12 +1,233 @@
-//! The enforcement point's front door: authenticate, decide, run within the scope, and log the
-//! request — permitted or denied, answered or failed — as one audit event in the chain.
+//! The enforcement point's front door: one layer ([`audit_every_request`]) wraps every route and the
+//! fallback. It authenticates every request outside [`OPEN_ROUTES`], lets the handler run, and records
+//! exactly one audit event for the request, whatever its outcome — unauthenticated, unknown route,
+//! wrong method, malformed or oversized body, refused, failed, answered. The answer leaves only once the
+//! event is durable; if it cannot be logged, the answer is withheld (503).
+//!
+//! Handlers add detail — what was searched for, the decision, the rows returned — through
+//! [`AppState::admit`] / [`AppState::account`] or [`note`]; they cannot forget the event, since the
+//! layer writes it.
 
 use crate::audit::{self, Actor, AuditRecord};
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorNote};
 use crate::server::AppState;
-use axum::http::HeaderMap;
+use axum::extract::{MatchedPath, Request as HttpRequest, State};
+use axum::http::{HeaderMap, Method, StatusCode};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
 use iris_access::{Action, Decision, Principal, Request};
 use iris_ingest::Operation;
+use std::cell::RefCell;
+use std::sync::Arc;
+
+/// The only routes that answer without a token: the web page's static files (the same for
+/// everyone, no data in them) and a bare liveness probe that says nothing but `ok`. Every other
+/// path — including unknown ones — needs a valid bearer token, and every request, open or not, is
+/// an audit event.
+pub const OPEN_ROUTES: &[(Method, &str)] = &[
+    (Method::GET, "/"),
+    (Method::GET, "/ui/app.js"),
+    (Method::GET, "/ui/app.css"),
+    (Method::GET, "/v1/health"),
+];
+
+/// The audit kind (`message_type` `iris.<kind>`) of each route; a handler may refine it.
+const ROUTE_KINDS: &[(&str, &str)] = &[
+    ("/", "ui"),
+    ("/ui/app.js", "ui"),
+    ("/ui/app.css", "ui"),
+    ("/v1/health", "health"),
+    ("/v1/status", "chain"),
+    ("/v1/patterns", "patterns"),
+    ("/v1/chain", "chain"),
+    ("/v1/verify", "chain"),
+    ("/v1/checkpoint", "chain"),
+    ("/v1/events", "ingest"),
+    ("/v1/sql", "sql"),
+    ("/v1/trace", "trace"),
+    ("/v1/me", "me"),
+    ("/v1/me/consultations", "me"),
+    ("/v1/research/sql", "research"),
+    ("/v1/reports", "report"),
+    ("/v1/reports/{name}", "report"),
+    ("/v1/seal", "seal"),
+];
+
+/// Longest part of an unknown path or query string kept in the event.
+const MAX_PATH_CHARS: usize = 300;
+
+/// Whether `method path` answers without a token.
+pub fn is_open(method: &Method, path: &str) -> bool {
+    OPEN_ROUTES.iter().any(|(m, p)| m == method && *p == path)
+}
+
+/// What a handler adds to its request's audit event.
+#[derive(Debug, Default)]
+pub struct Detail {
+    /// The principal, once authenticated.
+    pub principal: Option<Principal>,
+    /// `sql`, `trace`, `me`, … (default: the route's kind).
+    pub kind: Option<&'static str>,
+    pub operation: Option<Operation>,
+    /// What was searched for (default: the path and query string).
+    pub search: Option<String>,
+    /// The deliberation and case, or the deciding policies.
+    pub purpose: Option<String>,
+    /// `Ok(rows)` or `Err(reason)` (default: from the answer's status and error).
+    pub outcome: Option<Result<Option<usize>, String>>,
+}
+
+tokio::task_local! {
+    static DETAIL: RefCell<Detail>;
+}
+
+/// Adds detail to the current request's audit event (no effect outside a request).
+pub fn note(f: impl FnOnce(&mut Detail)) {
+    let _ = DETAIL.try_with(|d| f(&mut d.borrow_mut()));
+}
+
+/// The layer: authenticate (unless open), run the handler, log one event, answer.
+pub async fn audit_every_request(
+    State(state): State<Arc<AppState>>,
+    mut req: HttpRequest,
+    next: Next,
+) -> Response {
+    let method = req.method().clone();
+    let path = req.uri().path().to_owned();
+    let route = req
+        .extensions()
+        .get::<MatchedPath>()
+        .map(|m| m.as_str().to_owned());
+    let label = format!(
+        "{method} {}",
+        route
+            .clone()
+            .unwrap_or_else(|| path.chars().take(MAX_PATH_CHARS).collect())
+    );
+    let default_kind = route
+        .as_deref()
+        .and_then(|r| ROUTE_KINDS.iter().find(|(p, _)| *p == r))
+        .map_or("http", |(_, k)| *k);
+    let search = match req.uri().query() {
+        Some(q) => format!("{path}?{q}"),
+        None => path.clone(),
+    }
+    .chars()
+    .take(MAX_PATH_CHARS)
+    .collect::<String>();
+
+    let mut detail = Detail::default();
+    let response = if is_open(&method, &path) {
+        let (response, d) = run(req, next, detail).await;
+        detail = d;
+        response
+    } else {
+        match state.authenticate(req.headers()) {
+            Ok(p) => {
+                req.extensions_mut().insert(p.clone());
+                detail.principal = Some(p);
+                let (response, d) = run(req, next, detail).await;
+                detail = d;
+                response
+            }
+            Err(e) => e.into_response(),
+        }
+    };
+    let (response, reason) = error_reason(response).await;
+    let status = response.status();
+    let outcome = match detail.outcome.take() {
+        Some(o) => o,
+        None if status.is_success() || status.is_redirection() => Ok(None),
+        None => Err(format!(
+            "{}: {}",
+            status.as_u16(),
+            reason.unwrap_or_else(|| status.canonical_reason().unwrap_or("error").to_owned())
+        )),
+    };
+    let actor = match &detail.principal {
+        Some(p) => Actor::Principal(p),
+        None => Actor::Unauthenticated,
+    };
+    let institution = detail
+        .principal
+        .as_ref()
+        .and_then(|p| state.institution_of(p));
+    let record = AuditRecord {
+        actor,
+        institution,
+        kind: detail.kind.unwrap_or(default_kind),
+        operation: detail.operation.unwrap_or(if method == Method::GET {
+            Operation::Consult
+        } else {
+            Operation::Modify
+        }),
+        search: detail.search.take().unwrap_or(search),
+        purpose: detail.purpose.take(),
+        route: label,
+        status: status.as_u16(),
+        outcome,
+    };
+    let Some(committer) = &state.committer else {
+        return ApiError::unavailable("this server cannot log requests, so it answers none")
+            .into_response();
+    };
+    match audit::log(committer, record).await {
+        Ok(()) => {
+            state.sealer_wakeup.notify_one();
+            response
+        }
+        Err(e) => {
+            tracing::error!("request not logged, answer withheld: {}", e.message);
+            e.into_response()
+        }
+    }
+}
+
+/// Runs the rest of the stack with `detail` as the request's audit detail, and gives it back.
+async fn run(req: HttpRequest, next: Next, detail: Detail) -> (Response, Detail) {
+    DETAIL
+        .scope(RefCell::new(detail), async move {
+            let response = next.run(req).await;
+            let detail = DETAIL.with(|d| std::mem::take(&mut *d.borrow_mut()));
+            (response, detail)
+        })
+        .await
+}
+
+/// The reason of an error answer: the [`ErrorNote`] an [`ApiError`] leaves, or else the body of a
+/// framework rejection (404, 405, 413, a bad path or query…), which is turned into the same JSON
+/// error shape. A success passes through untouched.
+async fn error_reason(response: Response) -> (Response, Option<String>) {
+    let status = response.status();
+    if status.is_success() || status.is_redirection() {
+        return (response, None);
+    }
+    if let Some(note) = response.extensions().get::<ErrorNote>() {
+        let reason = note.0.clone();
+        return (response, Some(reason));
+    }
+    let (_, body) = response.into_parts();
+    let text = axum::body::to_bytes(body, 16 << 10)
+        .await
+        .map(|b| String::from_utf8_lossy(&b).trim().to_owned())
+        .unwrap_or_default();
+    let reason = if !text.is_empty() {
+        text
+    } else if status == StatusCode::NOT_FOUND {
+        "no such route".to_owned()
+    } else if status == StatusCode::METHOD_NOT_ALLOWED {
+        "this route does not take this method".to_owned()
+    } else {
+        status.canonical_reason().unwrap_or("error").to_owned()
+    };
+    let e = ApiError::new(status, reason.clone());
+    (e.into_response(), Some(reason))
+}
+
+/// `404` for any path no route matches (still behind the layer: authenticated, then logged).
+pub async fn not_found() -> ApiError {
+    ApiError::new(StatusCode::NOT_FOUND, "no such route")
+}
 
 /// What a guarded request is about, for the decision and the log.
 pub struct Ask<'a> {
@@ -28,23 +249,24 @@ pub struct Permit {
 }
 
 impl AppState {
-    /// Authenticates and decides. A refusal is logged here; a permit must be closed with
-    /// [`AppState::account`] once the answer is known.
+    /// Authenticates and decides, noting the request's detail for its audit event (written by
+    /// [`audit_every_request`]). A permit is closed with [`AppState::account`] once the answer is
+    /// known.
     pub async fn admit(&self, headers: &HeaderMap, ask: &Ask<'_>) -> Result<Permit, ApiError> {
+        note(|d| {
+            d.kind = Some(ask.kind);
+            d.operation = Some(ask.operation);
+            d.search = Some(ask.search.clone());
+            d.purpose = ask.deliberation.map(str::to_owned);
+        });
         let principal = match self.authenticate(headers) {
             Ok(p) => p,
             Err(e) => {
-                self.log(
-                    Actor::Unauthenticated,
-                    None,
-                    ask,
-                    None,
-                    Err(e.message.clone()),
-                )
-                .await?;
+                note(|d| d.outcome = Some(Err(e.message.clone())));
                 return Err(e);
             }
         };
+        note(|d| d.principal = Some(principal.clone()));
         let decision = self.access.decide(&Request {
             principal: &principal,
             action: ask.action.clone(),
@@ -54,91 +276,51 @@ impl AppState {
             today: chrono::Utc::now().date_naive(),
         });
         if !decision.permit {
-            let why = format!("denied: {}", decision.reason);
-            self.log(
-                Actor::Principal(&principal),
-                ask.deliberation.map(str::to_owned),
-                ask,
-                Some(&decision),
-                Err(why),
-            )
-            .await?;
+            note(|d| {
+                d.purpose = purpose_of(ask.deliberation.map(str::to_owned), &decision);
+                d.outcome = Some(Err(format!("denied: {}", decision.reason)));
+            });
             return Err(ApiError::denied(decision.reason, decision.policies));
         }
+        note(|d| d.purpose = purpose_of(decision.purpose.clone(), &decision));
         Ok(Permit {
             principal,
             decision,
         })
     }
 
-    /// Logs how a permitted request ended and passes its result on.
+    /// Notes how a permitted request ended (rows returned, or why it failed) and passes its result
+    /// on.
     pub async fn account<T>(
         &self,
-        permit: &Permit,
-        ask: &Ask<'_>,
+        _permit: &Permit,
+        _ask: &Ask<'_>,
         result: Result<(T, usize), ApiError>,
     ) -> Result<T, ApiError> {
         let outcome = match &result {
-            Ok((_, rows)) => Ok(*rows),
+            Ok((_, rows)) => Ok(Some(*rows)),
             Err(e) => Err(format!("failed: {}", e.message)),
         };
-        self.log(
-            Actor::Principal(&permit.principal),
-            permit.decision.purpose.clone(),
-            ask,
-            Some(&permit.decision),
-            outcome,
-        )
-        .await?;
+        note(|d| d.outcome = Some(outcome));
         result.map(|(t, _)| t)
     }
 
-    async fn log(
-        &self,
-        actor: Actor<'_>,
-        purpose: Option<String>,
-        ask: &Ask<'_>,
-        decision: Option<&Decision>,
-        outcome: Result<usize, String>,
-    ) -> Result<(), ApiError> {
-        let Some(committer) = &self.committer else {
-            return Err(ApiError::unavailable(
-                "this server cannot log requests, so it answers none",
-            ));
-        };
-        let institution = match actor {
-            Actor::Principal(p) => self.institution_of(p),
-            _ => None,
-        };
-        let purpose = match (purpose, decision) {
-            (Some(p), _) => Some(p),
-            (None, Some(d)) if !d.policies.is_empty() => Some(d.policies.join(" ")),
-            _ => None,
-        };
-        audit::log(
-            committer,
-            AuditRecord {
-                actor,
-                institution,
-                kind: ask.kind,
-                operation: ask.operation,
-                search: ask.search.clone(),
-                purpose,
-                outcome,
-            },
-        )
-        .await?;
-        self.sealer_wakeup.notify_one();
-        Ok(())
-    }
-
     /// The institution of a principal, when the directory knows the user.
-    fn institution_of(&self, p: &Principal) -> Option<String> {
+    pub fn institution_of(&self, p: &Principal) -> Option<String> {
         let snapshot = self.access.refresh();
         snapshot
             .directory
             .users
             .get(&p.id)
             .map(|u| u.institution.clone())
+    }
+}
+
+/// The purpose kept with a decided request: the deliberation and case, else the deciding policies.
+fn purpose_of(purpose: Option<String>, decision: &Decision) -> Option<String> {
+    match purpose {
+        Some(p) => Some(p),
+        None if !decision.policies.is_empty() => Some(decision.policies.join(" ")),
+        None => None,
     }
 }

@@ -81,6 +81,8 @@ pub async fn post_events(
     if outcome.accepted > 0 {
         state.sealer_wakeup.notify_one();
     }
+    let accepted = usize::try_from(outcome.accepted).unwrap_or(usize::MAX);
+    crate::guard::note(|d| d.outcome = Some(Ok(Some(accepted))));
     Ok(Json(outcome.into()))
 }
 

@@ -2,7 +2,7 @@
 
 use crate::audit::{self, Actor, AuditRecord};
 use crate::error::ApiError;
-use crate::{chain_api, ingest_api, me_api, patterns, research_api, sql_api, trace_api, ui};
+use crate::{chain_api, guard, ingest_api, me_api, patterns, research_api, sql_api, trace_api, ui};
 use axum::extract::{DefaultBodyLimit, State};
 use axum::http::HeaderMap;
 use axum::routing::{get, post};
@@ -15,6 +15,9 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::Notify;
+
+/// How long requests in flight may still run after Ctrl-C or SIGTERM.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(3);
 
 /// Shared by every request.
 pub struct AppState {
@@ -68,7 +71,9 @@ pub struct ServerConfig {
     pub access_dir: std::path::PathBuf,
 }
 
-/// Builds the router.
+/// Builds the router. Every route and the fallback sit behind one layer,
+/// [`guard::audit_every_request`]: a token is required outside [`guard::OPEN_ROUTES`], and every
+/// request is one audit event.
 pub fn router(state: Arc<AppState>) -> Router {
     Router::new()
         .route("/", get(ui::index))
@@ -79,6 +84,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/v1/verify", post(chain_api::post_verify))
         .route("/v1/checkpoint", get(chain_api::get_checkpoint))
         .route("/v1/health", get(health))
+        .route("/v1/status", get(chain_api::get_status))
         .route("/v1/events", post(ingest_api::post_events))
         .route("/v1/sql", post(sql_api::post_sql))
         .route("/v1/trace", get(trace_api::get_trace))
@@ -88,24 +94,20 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/v1/reports", get(research_api::get_reports))
         .route("/v1/reports/{name}", get(research_api::get_report))
         .route("/v1/seal", post(seal))
+        .fallback(guard::not_found)
         // `/v1/events` reads its body itself (limit, JSON reason); this bounds the other routes.
         .layer(DefaultBodyLimit::max(1 << 20))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            guard::audit_every_request,
+        ))
         .with_state(state)
 }
 
-async fn health(State(state): State<Arc<AppState>>) -> Json<serde_json::Value> {
-    let seals = state.warehouse.sealer().lock().await.seal_count();
-    let pending = state
-        .committer
-        .as_ref()
-        .map(Committer::pending_events)
-        .unwrap_or(0);
-    Json(serde_json::json!({
-        "status": "ok",
-        "seals": seals,
-        "pending_events": pending,
-        "access_error": state.access.last_error(),
-    }))
+/// The liveness probe, open to anyone: it says the process answers, nothing about data or
+/// configuration (the chain's counts and access-file errors are in the guarded `GET /v1/status`).
+async fn health() -> Json<serde_json::Value> {
+    Json(serde_json::json!({ "status": "ok" }))
 }
 
 async fn seal(
@@ -115,7 +117,7 @@ async fn seal(
     let who = state.authenticate(&headers)?;
     if who.role != Role::Admin {
         return Err(ApiError::denied(
-            "only an admin token may seal",
+            format!("a {} may not seal: only an admin token may", who.role),
             vec![format!("role:{}", who.role)],
         ));
     }
@@ -124,6 +126,7 @@ async fn seal(
         .seal_now()
         .await
         .map_err(|e| ApiError::unavailable(e.to_string()))?;
+    guard::note(|d| d.outcome = Some(Ok(Some(s.events as usize))));
     Ok(Json(
         serde_json::json!({ "partitions": s.partitions, "events": s.events, "rejections": s.rejections, "bytes": s.bytes }),
     ))
@@ -201,9 +204,24 @@ pub async fn serve(
             tokio::time::sleep(Duration::from_secs(2)).await;
         }
     });
-    axum::serve(listener, router(state.clone()))
-        .with_graceful_shutdown(shutdown_signal())
-        .await?;
+    // On Ctrl-C or SIGTERM stop accepting, let requests in flight finish for a few seconds, then
+    // abandon them (a runaway query must not hold the shutdown up to its timeout).
+    let signalled = Arc::new(Notify::new());
+    let tell = signalled.clone();
+    let serving = axum::serve(listener, router(state.clone())).with_graceful_shutdown(async move {
+        shutdown_signal().await;
+        tell.notify_one();
+    });
+    tokio::select! {
+        served = serving => served?,
+        () = async {
+            signalled.notified().await;
+            tokio::time::sleep(SHUTDOWN_GRACE).await;
+        } => tracing::warn!(
+            "requests still running {} s after the signal were abandoned",
+            SHUTDOWN_GRACE.as_secs()
+        ),
+    }
     sealer.abort();
     watcher.abort();
     let s = warehouse.seal_now().await?;
@@ -226,7 +244,9 @@ async fn log_policy_change(state: &AppState, change: &iris_access::FileChange) {
         operation: iris_ingest::Operation::Modify,
         search: format!("{} sha256={}", change.file, change.sha256),
         purpose: None,
-        outcome: Ok(0),
+        route: "policy watcher".to_owned(),
+        status: 200,
+        outcome: Ok(Some(0)),
     };
     match audit::log(committer, record).await {
         Ok(()) => tracing::info!("access file changed: {} (logged)", change.file),

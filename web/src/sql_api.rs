@@ -30,12 +30,8 @@ pub async fn post_sql(
     headers: HeaderMap,
     body: Result<Json<SqlRequest>, axum::extract::rejection::JsonRejection>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
-    let Json(req) = body.map_err(|e| {
-        ApiError::bad_request(format!(
-            "expected {{\"sql\": \"…\", \"deliberation\"?: \"…\", \"case\"?: \"…\"}}: {}",
-            e.body_text()
-        ))
-    })?;
+    let Json(req) =
+        body.map_err(|e| ApiError::body(e, r#"{"sql": "…", "deliberation"?: "…", "case"?: "…"}"#))?;
     let ask = Ask {
         action: Action::Sql,
         kind: "sql",
