@@ -664,3 +664,43 @@ mod tests {
         }
     }
 }
+
+/// What the acknowledgement record costs: `cargo test -p iris-ingest --release ack_latency -- --ignored
+/// --nocapture` (set `IRIS_WAL_BENCH_DIR` to a directory on the disk the WAL will use).
+#[cfg(test)]
+mod latency {
+    use super::*;
+    use std::time::Instant;
+
+    #[test]
+    #[ignore = "a measurement, not a check"]
+    fn ack_latency() {
+        let base = std::env::var_os("IRIS_WAL_BENCH_DIR")
+            .map(PathBuf::from)
+            .unwrap_or_else(std::env::temp_dir);
+        let dir = tempfile::tempdir_in(base).expect("tempdir");
+        let payload = vec![b'x'; 64 * 1024];
+        let rounds = 300;
+        // The segment alone: append + fdatasync (what the log did before the acknowledgement record).
+        let path = dir.path().join("plain.log");
+        let mut plain = BufWriter::new(File::create(&path).expect("create"));
+        let started = Instant::now();
+        for _ in 0..rounds {
+            plain.write_all(&payload).expect("write");
+            plain.flush().expect("flush");
+            plain.get_ref().sync_data().expect("sync");
+        }
+        let before = started.elapsed() / rounds;
+        // The log: append + sync of the segment and of its acknowledgement record.
+        let mut wal = Wal::open(&dir.path().join("wal")).expect("open");
+        let started = Instant::now();
+        for _ in 0..rounds {
+            wal.append(&payload).expect("append");
+            wal.sync().expect("sync");
+        }
+        let after = started.elapsed() / rounds;
+        println!(
+            "64 KiB group commit: segment fsync alone {before:?}, with the acknowledgement record {after:?}"
+        );
+    }
+}
