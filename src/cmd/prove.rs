@@ -1,0 +1,349 @@
+//! Proofs anyone can check (issue 16): `iris checkpoint --format note|vkey`, `iris prove`,
+//! `iris verify-proof`, `iris consistency`.
+
+use anyhow::Context;
+use clap::{ArgGroup, Args, ValueEnum};
+use iris_proof::bundle::{Bundle, verifier_for};
+use iris_proof::log::{LogTree, cache_path, verifier_key};
+use iris_proof::merkle::{Hash, verify_consistency};
+use iris_proof::note::SignedCheckpoint;
+use iris_store::datadir::DataDir;
+use std::path::{Path, PathBuf};
+
+/// The log's origin when none is given: the first line of its checkpoints and its key's name.
+pub const DEFAULT_ORIGIN: &str = "iris.local/log";
+
+/// What `iris checkpoint` writes.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, ValueEnum)]
+pub enum CheckpointFormat {
+    /// Iris's own JSON checkpoint (what `iris verify --checkpoint` reads).
+    #[default]
+    Json,
+    /// A C2SP tlog-checkpoint signed note over the Merkle tree of the seals.
+    Note,
+    /// The signed-note verifier key of the active signing key (`ORIGIN+HASH+KEY`).
+    Vkey,
+}
+
+/// Arguments of `iris prove`.
+#[derive(Args, Debug)]
+#[command(group(ArgGroup::new("what").required(true).args(["event", "ticket"])))]
+pub struct ProveArgs {
+    /// The event `SOURCE:SEQ` (repeatable).
+    #[arg(long, value_name = "SOURCE:SEQ")]
+    event: Vec<String>,
+    /// Every event of this ticket.
+    #[arg(long)]
+    ticket: Option<String>,
+    /// Prove against this signed checkpoint (C2SP note) instead of signing a new one.
+    #[arg(long)]
+    checkpoint: Option<PathBuf>,
+    /// Write the bundle here instead of standard output.
+    #[arg(long, short)]
+    out: Option<PathBuf>,
+    /// The log's origin (first line of the checkpoint, name of its key).
+    #[arg(long, env = "IRIS_ORIGIN", default_value = DEFAULT_ORIGIN)]
+    origin: String,
+}
+
+/// Arguments of `iris verify-proof`.
+#[derive(Args, Debug)]
+pub struct VerifyProofArgs {
+    /// The proof bundle (JSON) written by `iris prove`.
+    file: PathBuf,
+    /// The log's public key: `ORIGIN+HASH+KEY` (from `iris checkpoint --format vkey`), 64 hex digits,
+    /// or a file holding either.
+    #[arg(long)]
+    key: String,
+}
+
+/// Arguments of `iris consistency`.
+#[derive(Args, Debug)]
+pub struct ConsistencyArgs {
+    /// The older signed checkpoint (C2SP note).
+    old: PathBuf,
+    /// The newer signed checkpoint.
+    new: PathBuf,
+    /// The log's public key (as for `verify-proof`); default: every key of the data directory's keyring.
+    #[arg(long)]
+    key: Option<String>,
+    /// Check this consistency proof (JSON written by an earlier run) offline, without the store.
+    #[arg(long)]
+    proof: Option<PathBuf>,
+}
+
+/// `iris checkpoint --format note|vkey`.
+pub async fn checkpoint(
+    dir: &DataDir,
+    out: Option<PathBuf>,
+    format: CheckpointFormat,
+    origin: &str,
+) -> anyhow::Result<()> {
+    let signer = dir.keys().active_signer()?;
+    let text = match format {
+        CheckpointFormat::Vkey => verifier_key(origin, &signer)? + "\n",
+        _ => {
+            let tree = LogTree::build(&dir.store()?, &cache_path(&dir.root)).await?;
+            tree.checkpoint(origin, &signer)?
+        }
+    };
+    match out {
+        Some(path) => {
+            std::fs::write(&path, &text).with_context(|| format!("writing {}", path.display()))?;
+            eprintln!("written to {}", path.display());
+        }
+        None => print!("{text}"),
+    }
+    Ok(())
+}
+
+fn parse_event(s: &str) -> anyhow::Result<(String, u64)> {
+    let (source, seq) = s
+        .rsplit_once(':')
+        .with_context(|| format!("--event {s}: expected SOURCE:SEQ"))?;
+    let seq = seq
+        .parse()
+        .with_context(|| format!("--event {s}: SEQ is a number"))?;
+    Ok((source.to_owned(), seq))
+}
+
+/// The events of a ticket, `(source, source_seq)`, through the lookup index.
+async fn ticket_events(
+    dir: &DataDir,
+    ticket: &str,
+    limits: &iris_query::QueryLimits,
+) -> anyhow::Result<Vec<(String, u64)>> {
+    use arrow::array::AsArray;
+    use arrow::datatypes::{DataType, UInt64Type};
+    let engine = iris_query::QueryEngine::new(dir.store()?).with_limits(limits.clone())?;
+    let sql = format!(
+        "SELECT source, source_seq FROM events WHERE ticket = '{}' ORDER BY ts, source, source_seq",
+        ticket.replace('\'', "''")
+    );
+    let batches = engine
+        .sql(&sql)
+        .await
+        .map_err(|e| anyhow::anyhow!(e.user_message()))?;
+    let mut out = Vec::new();
+    for b in batches {
+        let src = arrow::compute::cast(b.column(0), &DataType::Utf8)?;
+        let seq = arrow::compute::cast(b.column(1), &DataType::UInt64)?;
+        let (src, seq) = (src.as_string::<i32>(), seq.as_primitive::<UInt64Type>());
+        for r in 0..b.num_rows() {
+            out.push((src.value(r).to_owned(), seq.value(r)));
+        }
+    }
+    Ok(out)
+}
+
+/// `iris prove --event SOURCE:SEQ… | --ticket T`.
+pub async fn prove(
+    dir: &DataDir,
+    args: ProveArgs,
+    limits: &iris_query::QueryLimits,
+) -> anyhow::Result<()> {
+    let started = std::time::Instant::now();
+    let mut events = args
+        .event
+        .iter()
+        .map(|e| parse_event(e))
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    if let Some(t) = &args.ticket {
+        events.extend(ticket_events(dir, t, limits).await?);
+        if events.is_empty() {
+            anyhow::bail!("no event under ticket {t}");
+        }
+    }
+    let loc = dir.store()?;
+    let tree = LogTree::build(&loc, &cache_path(&dir.root)).await?;
+    let checkpoint = match &args.checkpoint {
+        Some(p) => {
+            std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?
+        }
+        None => tree.checkpoint(&args.origin, &dir.keys().active_signer()?)?,
+    };
+    let bundle = tree.prove(&loc, &events, &checkpoint).await?;
+    let json = serde_json::to_string_pretty(&bundle)? + "\n";
+    match &args.out {
+        Some(p) => std::fs::write(p, &json).with_context(|| format!("writing {}", p.display()))?,
+        None => print!("{json}"),
+    }
+    eprintln!(
+        "proof of {} event(s) against a log of {} seals: {} bytes, made in {:.3}s",
+        bundle.proofs.len(),
+        tree.size(),
+        json.len(),
+        started.elapsed().as_secs_f64()
+    );
+    Ok(())
+}
+
+/// A key given on the command line, or read from the file it names.
+fn key_text(key: &str) -> anyhow::Result<String> {
+    let path = Path::new(key);
+    if !key.contains('+') && key.len() != 64 && path.is_file() {
+        return Ok(std::fs::read_to_string(path)
+            .with_context(|| format!("reading {}", path.display()))?
+            .trim()
+            .to_owned());
+    }
+    Ok(key.trim().to_owned())
+}
+
+/// `iris verify-proof FILE --key PUB`: exit 0 (holds), 1 (does not), 2 (cannot read).
+pub fn verify_proof(args: VerifyProofArgs) -> i32 {
+    let started = std::time::Instant::now();
+    let (bytes, key) = match std::fs::read(&args.file)
+        .with_context(|| format!("reading {}", args.file.display()))
+        .and_then(|b| Ok((b, key_text(&args.key)?)))
+    {
+        Ok(x) => x,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            return 2;
+        }
+    };
+    match Bundle::parse(&bytes).and_then(|b| b.verify(&key)) {
+        Ok(v) => {
+            for (e, n) in &v.events {
+                println!(
+                    "PROVEN {}:{} ticket {} subject {} by {} ({}) — seal #{n}",
+                    e.source, e.source_seq, e.ticket, e.subject_id, e.actor_org, e.actor_id
+                );
+            }
+            println!(
+                "OK: {} event(s) in the log `{}` of {} seals, head {} ({:.1} ms)",
+                v.events.len(),
+                v.origin,
+                v.size,
+                hex::encode(v.root),
+                started.elapsed().as_secs_f64() * 1e3
+            );
+            0
+        }
+        Err(e) => {
+            println!("INVALID: {e}");
+            1
+        }
+    }
+}
+
+/// Reads a signed checkpoint and checks it with one of `keys`: `Err` if the file cannot be read,
+/// `Ok(Err(why))` if it is malformed or no key's signature verifies (a finding).
+fn open_checkpoint(
+    path: &Path,
+    keys: &[String],
+) -> anyhow::Result<Result<SignedCheckpoint, String>> {
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    let unsigned = match SignedCheckpoint::parse(&text) {
+        Ok(cp) => cp,
+        Err(e) => return Ok(Err(format!("{}: {e}", path.display()))),
+    };
+    let mut last = format!("{}: no key to check it with", path.display());
+    for k in keys {
+        match verifier_for(k, &unsigned.body.origin).and_then(|v| SignedCheckpoint::open(&text, &v))
+        {
+            Ok(cp) => return Ok(Ok(cp)),
+            Err(e) => last = format!("{}: {e}", path.display()),
+        }
+    }
+    Ok(Err(last))
+}
+
+/// `iris consistency OLD NEW [--key PUB] [--proof FILE]`: exit 0 (NEW extends OLD), 1 (it does
+/// not), 2 (cannot check).
+pub async fn consistency(dir: &DataDir, args: ConsistencyArgs) -> i32 {
+    let run = async {
+        let keys = match &args.key {
+            Some(k) => vec![key_text(k)?],
+            None => dir
+                .keys()
+                .keyring()?
+                .keys
+                .iter()
+                .map(|k| k.public_key.clone())
+                .collect(),
+        };
+        let old = match open_checkpoint(&args.old, &keys)? {
+            Ok(cp) => cp,
+            Err(why) => return Ok(Err(why)),
+        };
+        let new = match open_checkpoint(&args.new, &keys)? {
+            Ok(cp) => cp,
+            Err(why) => return Ok(Err(why)),
+        };
+        if old.body.origin != new.body.origin {
+            return Ok(Err(format!(
+                "two logs: `{}` and `{}`",
+                old.body.origin, new.body.origin
+            )));
+        }
+        let (proof, from_store): (Vec<Hash>, bool) = match &args.proof {
+            Some(p) => {
+                let text = std::fs::read(p).with_context(|| format!("reading {}", p.display()))?;
+                let v: serde_json::Value = serde_json::from_slice(&text)?;
+                let hashes = v["proof"]
+                    .as_array()
+                    .context("a consistency proof file has a `proof` list")?
+                    .iter()
+                    .map(|h| {
+                        iris_proof::hexhash::parse(h.as_str().unwrap_or_default())
+                            .map_err(anyhow::Error::msg)
+                    })
+                    .collect::<anyhow::Result<Vec<_>>>()?;
+                (hashes, false)
+            }
+            None => {
+                let tree = LogTree::build(&dir.store()?, &cache_path(&dir.root)).await?;
+                if let Err(e) = tree.check_head(&new) {
+                    return Ok(Err(format!("NEW is not a head of this store: {e}")));
+                }
+                match tree.consistency(old.body.size, new.body.size) {
+                    Some(p) => (p, true),
+                    None => {
+                        return Ok(Err(format!(
+                            "OLD covers {} seals, NEW {}: NEW cannot extend OLD",
+                            old.body.size, new.body.size
+                        )));
+                    }
+                }
+            }
+        };
+        let verdict = verify_consistency(
+            old.body.size,
+            &old.body.root,
+            new.body.size,
+            &new.body.root,
+            &proof,
+        )
+        .map(|()| (old.body.size, new.body.size, proof, from_store))
+        .map_err(|e| e.to_string());
+        anyhow::Ok(verdict)
+    };
+    match run.await {
+        Ok(Ok((old, new, proof, from_store))) => {
+            if from_store {
+                let json = serde_json::json!({
+                    "old_size": old,
+                    "new_size": new,
+                    "proof": proof.iter().map(hex::encode).collect::<Vec<_>>(),
+                });
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(&json).unwrap_or_default()
+                );
+            }
+            eprintln!("OK: the log of {new} seals extends the log of {old} seals");
+            0
+        }
+        Ok(Err(why)) => {
+            println!("INCONSISTENT: {why}");
+            1
+        }
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            2
+        }
+    }
+}

@@ -1,0 +1,412 @@
+//! Proofs anyone can check (issue 16), through the binary: C2SP checkpoints, an inclusion bundle
+//! checked offline (`verify-proof` without the store), every changed byte refused, proofs by ticket
+//! and of compacted events, consistency between checkpoints, and the tamper classes `verify` alone
+//! misses (a rolled-back store, a chain rewritten and re-signed with a fresh key).
+
+mod support;
+
+use std::path::Path;
+use std::process::Command;
+use support::{iris, load_samples, ok, stdout};
+
+fn write(path: &Path, text: &str) {
+    std::fs::write(path, text).expect("write");
+}
+
+fn code(o: &std::process::Output) -> i32 {
+    o.status.code().unwrap_or(-1)
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    let s = Command::new("cp")
+        .arg("-a")
+        .arg(from)
+        .arg(to)
+        .status()
+        .expect("cp");
+    assert!(s.success(), "cp -a");
+}
+
+#[test]
+fn checkpoint_note_and_verifier_key() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let data = tmp.path().join("data");
+    load_samples(&data, &[], &[]);
+    let note = stdout(&ok(
+        iris(&data, &["checkpoint", "--format", "note"]),
+        "note",
+    ));
+    let lines: Vec<&str> = note.lines().collect();
+    assert_eq!(lines[0], "iris.local/log", "origin line");
+    let seals: u64 = lines[1].parse().expect("tree size");
+    assert!(seals > 200, "one leaf per seal: {seals}");
+    assert_eq!(lines[2].len(), 44, "base64 of 32 bytes");
+    assert_eq!(lines[3], "", "blank line");
+    assert!(
+        lines[4].starts_with("\u{2014} iris.local/log "),
+        "{}",
+        lines[4]
+    );
+    let vkey = stdout(&ok(
+        iris(&data, &["checkpoint", "--format", "vkey"]),
+        "vkey",
+    ));
+    assert!(vkey.starts_with("iris.local/log+"), "{vkey}");
+    // Same store, same head: a second checkpoint signs the same text.
+    let again = stdout(&ok(
+        iris(&data, &["checkpoint", "--format", "note"]),
+        "note",
+    ));
+    assert_eq!(
+        again, note,
+        "Ed25519 is deterministic and the head unchanged"
+    );
+    // The JSON checkpoint `verify --checkpoint` reads is unchanged.
+    let json = stdout(&ok(iris(&data, &["checkpoint"]), "json"));
+    assert!(json.trim_start().starts_with('{') && json.contains("\"seals\""));
+}
+
+#[test]
+fn inclusion_bundles_verify_offline_and_fail_on_any_changed_byte() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let data = tmp.path().join("data");
+    load_samples(&data, &[], &[]);
+    let vkey = tmp.path().join("log.vkey");
+    write(
+        &vkey,
+        &stdout(&ok(
+            iris(&data, &["checkpoint", "--format", "vkey"]),
+            "vkey",
+        )),
+    );
+    let bundle = tmp.path().join("proof.json");
+    let b = bundle.to_str().expect("utf-8");
+    let k = vkey.to_str().expect("utf-8");
+    ok(
+        iris(&data, &["prove", "--event", "unemployment:1", "--out", b]),
+        "prove",
+    );
+    // Checked with no store at all: another, empty data directory.
+    let nowhere = tmp.path().join("nowhere");
+    let v = ok(
+        iris(&nowhere, &["verify-proof", b, "--key", k]),
+        "verify-proof",
+    );
+    let out = stdout(&v);
+    assert!(out.contains("PROVEN unemployment:1 "), "{out}");
+    assert!(out.contains("OK: 1 event(s)"), "{out}");
+    assert!(
+        !nowhere.exists(),
+        "verify-proof never touches a data directory"
+    );
+
+    // The keyring's hex key works as well; another log's key does not.
+    let ring: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(data.join("keys/keyring.json")).expect("keyring"))
+            .expect("json");
+    let hex = ring["keys"][0]["public_key"].as_str().expect("hex key");
+    ok(
+        iris(&nowhere, &["verify-proof", b, "--key", hex]),
+        "hex key",
+    );
+    let other = tmp.path().join("other");
+    load_samples(&other, &[], &[]);
+    let other_key = stdout(&ok(
+        iris(&other, &["checkpoint", "--format", "vkey"]),
+        "vkey",
+    ));
+    let o = iris(&nowhere, &["verify-proof", b, "--key", other_key.trim()]);
+    assert_eq!(code(&o), 1, "another key: {}", stdout(&o));
+
+    // Changed bytes of every class: event fields, the leaf, paths, row, file, the seal, the file
+    // heads, the checkpoint's text and signature, key names, punctuation. Each must fail (1).
+    let original = std::fs::read(&bundle).expect("bundle");
+    let text = String::from_utf8(original.clone()).expect("utf-8");
+    let mut positions: Vec<usize> = (0..original.len()).step_by(53).collect();
+    for needle in [
+        "\"ts_us\": 1",
+        "\"subject_id\": \"",
+        "\"ticket\": \"T",
+        "\"leaf\": \"69",
+        "\"row\": ",
+        "\"file_path\": [\n        \"",
+        "\"log_path\": [\n        \"",
+        "\"file_index\": ",
+        "\"rows\": ",
+        "\\\"sha256\\\":\\\"",
+        "\\\"signature\\\":\\\"",
+        "iris.local/log\\n",
+        "\u{2014} iris.local/log ",
+        "\"format\": \"iris",
+    ] {
+        let at = text
+            .find(needle)
+            .unwrap_or_else(|| panic!("{needle:?} in the bundle"));
+        positions.push(at + needle.len());
+    }
+    let flipped = tmp.path().join("flipped.json");
+    let f = flipped.to_str().expect("utf-8");
+    for &i in &positions {
+        let mut bad = original.clone();
+        bad[i] ^= 0x01;
+        std::fs::write(&flipped, &bad).expect("write");
+        let o = iris(&nowhere, &["verify-proof", f, "--key", k]);
+        assert_eq!(
+            code(&o),
+            1,
+            "byte {i} ({:?}) changed, still: {}",
+            String::from_utf8_lossy(&original[i.saturating_sub(20)..(i + 20).min(original.len())]),
+            stdout(&o)
+        );
+        assert!(stdout(&o).starts_with("INVALID"), "{}", stdout(&o));
+    }
+    // Unreadable: exit 2.
+    let missing = tmp.path().join("missing.json");
+    let o = iris(
+        &nowhere,
+        &["verify-proof", missing.to_str().expect("utf-8"), "--key", k],
+    );
+    assert_eq!(code(&o), 2);
+}
+
+#[test]
+fn ticket_proofs_compacted_events_and_consistency() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let data = tmp.path().join("data");
+    ok(iris(&data, &["keygen", "--id", "k1"]), "keygen");
+    ok(
+        iris(
+            &data,
+            &["import", "--format", "jsonl", "data-samples/events.jsonl"],
+        ),
+        "import",
+    );
+    let p = |name: &str| tmp.path().join(name).to_str().expect("utf-8").to_owned();
+    let vkey = stdout(&ok(
+        iris(&data, &["checkpoint", "--format", "vkey"]),
+        "vkey",
+    ));
+    let vkey = vkey.trim();
+    ok(
+        iris(
+            &data,
+            &["checkpoint", "--format", "note", "--out", &p("old.note")],
+        ),
+        "old checkpoint",
+    );
+    // A rolled-back copy of the store, kept aside.
+    copy_dir(&data, &tmp.path().join("rolled-back"));
+
+    // A ticket's whole path: every event under it, each proven.
+    let ticket = "T000000079E3779B9";
+    let trace = stdout(&ok(
+        iris(
+            &data,
+            &[
+                "sql",
+                &format!("SELECT COUNT(*) AS n FROM events WHERE ticket = '{ticket}'"),
+                "--format",
+                "csv",
+            ],
+        ),
+        "count",
+    ));
+    let n: usize = trace
+        .lines()
+        .nth(1)
+        .expect("row")
+        .trim()
+        .parse()
+        .expect("count");
+    assert!(n >= 2, "a ticket across sources: {n}");
+    ok(
+        iris(
+            &data,
+            &["prove", "--ticket", ticket, "--out", &p("ticket.json")],
+        ),
+        "prove ticket",
+    );
+    let out = stdout(&ok(
+        iris(&data, &["verify-proof", &p("ticket.json"), "--key", vkey]),
+        "verify ticket",
+    ));
+    assert_eq!(out.matches("PROVEN ").count(), n, "{out}");
+    assert!(
+        out.lines()
+            .filter(|l| l.starts_with("PROVEN"))
+            .all(|l| l.contains(ticket))
+    );
+
+    // The log grows (more events, then a compaction): NEW extends OLD.
+    ok(
+        iris(
+            &data,
+            &[
+                "import",
+                "--format",
+                "portal-csv",
+                "data-samples/portal-export.csv",
+            ],
+        ),
+        "import more",
+    );
+    ok(iris(&data, &["compact", "--month", "2025-03"]), "compact");
+    ok(
+        iris(
+            &data,
+            &["checkpoint", "--format", "note", "--out", &p("new.note")],
+        ),
+        "new checkpoint",
+    );
+    let c = ok(
+        iris(
+            &data,
+            &["consistency", &p("old.note"), &p("new.note"), "--key", vkey],
+        ),
+        "consistency",
+    );
+    std::fs::write(p("consistency.json"), &c.stdout).expect("write");
+    // …checked again offline from the proof alone.
+    ok(
+        iris(
+            &tmp.path().join("nowhere"),
+            &[
+                "consistency",
+                &p("old.note"),
+                &p("new.note"),
+                "--key",
+                vkey,
+                "--proof",
+                &p("consistency.json"),
+            ],
+        ),
+        "offline consistency",
+    );
+    // Backwards it does not hold.
+    let o = iris(
+        &data,
+        &["consistency", &p("new.note"), &p("old.note"), "--key", vkey],
+    );
+    assert_eq!(code(&o), 1, "{}", stdout(&o));
+
+    // An event now in a compacted file is still proven (through the compaction's seal).
+    ok(
+        iris(
+            &data,
+            &[
+                "prove",
+                "--event",
+                "unemployment:1",
+                "--out",
+                &p("compacted.json"),
+            ],
+        ),
+        "prove compacted",
+    );
+    let bundle = std::fs::read_to_string(p("compacted.json")).expect("bundle");
+    assert!(
+        bundle.contains("\"file\": \"compacted/"),
+        "proven in its compacted file"
+    );
+    ok(
+        iris(
+            &data,
+            &["verify-proof", &p("compacted.json"), "--key", vkey],
+        ),
+        "verify compacted",
+    );
+
+    // Rolled back: the copy does not hold NEW (its log is shorter), and says so (exit 1).
+    let o = iris(
+        &tmp.path().join("rolled-back"),
+        &["consistency", &p("old.note"), &p("new.note"), "--key", vkey],
+    );
+    assert_eq!(code(&o), 1, "rolled back: {}", stdout(&o));
+    assert!(stdout(&o).contains("INCONSISTENT"), "{}", stdout(&o));
+}
+
+#[test]
+fn a_chain_re_signed_with_a_fresh_key_is_caught_by_the_old_key() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let data = tmp.path().join("data");
+    ok(iris(&data, &["keygen", "--id", "k1"]), "keygen");
+    ok(
+        iris(
+            &data,
+            &["import", "--format", "jsonl", "data-samples/events.jsonl"],
+        ),
+        "import",
+    );
+    let p = |name: &str| tmp.path().join(name).to_str().expect("utf-8").to_owned();
+    let vkey = stdout(&ok(
+        iris(&data, &["checkpoint", "--format", "vkey"]),
+        "vkey",
+    ));
+    ok(
+        iris(
+            &data,
+            &["checkpoint", "--format", "note", "--out", &p("old.note")],
+        ),
+        "checkpoint",
+    );
+    // An attacker with write access rebuilds the whole store from altered records under a key of
+    // their own (a fresh keyring): `verify` on that directory passes…
+    let forged = tmp.path().join("forged");
+    let src = std::fs::read_to_string(support::repo().join("data-samples/events.jsonl"))
+        .expect("samples")
+        .replacen("\"result\":\"ok\"", "\"result\":\"nok\"", 1);
+    std::fs::write(p("altered.jsonl"), src).expect("write");
+    ok(iris(&forged, &["keygen", "--id", "k1"]), "keygen");
+    ok(
+        iris(
+            &forged,
+            &["import", "--format", "jsonl", &p("altered.jsonl")],
+        ),
+        "import altered",
+    );
+    ok(
+        iris(&forged, &["verify"]),
+        "the forged store verifies on its own",
+    );
+    ok(
+        iris(
+            &forged,
+            &["checkpoint", "--format", "note", "--out", &p("forged.note")],
+        ),
+        "forged checkpoint",
+    );
+    // …but against the published key, its checkpoint is refused, and with its own key its log
+    // does not extend the one published.
+    let o = iris(
+        &forged,
+        &[
+            "consistency",
+            &p("old.note"),
+            &p("forged.note"),
+            "--key",
+            vkey.trim(),
+        ],
+    );
+    assert_eq!(code(&o), 1, "{}", stdout(&o));
+    let o = iris(&forged, &["consistency", &p("old.note"), &p("forged.note")]);
+    assert_eq!(code(&o), 1, "{}", stdout(&o));
+    // A proof made by the forged store does not verify under the published key.
+    ok(
+        iris(
+            &forged,
+            &[
+                "prove",
+                "--event",
+                "unemployment:1",
+                "--out",
+                &p("forged.json"),
+            ],
+        ),
+        "forged proof",
+    );
+    let o = iris(
+        &forged,
+        &["verify-proof", &p("forged.json"), "--key", vkey.trim()],
+    );
+    assert_eq!(code(&o), 1, "{}", stdout(&o));
+}
