@@ -410,3 +410,33 @@ fn a_chain_re_signed_with_a_fresh_key_is_caught_by_the_old_key() {
     );
     assert_eq!(code(&o), 1, "{}", stdout(&o));
 }
+
+#[test]
+fn the_server_serves_the_note_checkpoint() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let data = tmp.path().join("data");
+    load_samples(&data, &[], &[]);
+    let admin = support::token(&data, &["--role", "admin"]);
+    let cli_note = stdout(&ok(
+        iris(&data, &["checkpoint", "--format", "note"]),
+        "note",
+    ));
+    let vkey = stdout(&ok(
+        iris(&data, &["checkpoint", "--format", "vkey"]),
+        "vkey",
+    ));
+    let server = support::Server::start(&data, &[]);
+    let body: serde_json::Value = reqwest::blocking::Client::new()
+        .get(format!("{}/v1/checkpoint", server.url))
+        .bearer_auth(&admin)
+        .send()
+        .expect("GET /v1/checkpoint")
+        .json()
+        .expect("json");
+    assert_eq!(body["note"].as_str(), Some(cli_note.as_str()), "{body}");
+    assert_eq!(body["verifier_key"].as_str(), Some(vkey.trim()));
+    assert!(
+        body["seals"].as_u64().is_some(),
+        "the JSON checkpoint is still there"
+    );
+}

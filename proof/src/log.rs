@@ -464,6 +464,32 @@ pub fn verifier_key(name: &str, signer: &Signer) -> Result<String, ProofError> {
     Ok(crate::note::NoteVerifier::new(name, public)?.to_text())
 }
 
+/// The log's origin when none is given: the first line of its checkpoints and its key's name.
+pub const DEFAULT_ORIGIN: &str = "iris.local/log";
+
+/// The origin set in the environment (`IRIS_ORIGIN`), else [`DEFAULT_ORIGIN`].
+pub fn origin_from_env() -> String {
+    std::env::var("IRIS_ORIGIN")
+        .ok()
+        .filter(|o| !o.trim().is_empty())
+        .unwrap_or_else(|| DEFAULT_ORIGIN.to_owned())
+}
+
+/// A signed C2SP checkpoint of the whole log of a data directory and its verifier key, under
+/// `origin`.
+pub async fn note_checkpoint(
+    loc: &StoreLocation,
+    data_dir: &Path,
+    origin: &str,
+    signer: &Signer,
+) -> Result<(String, String), ProofError> {
+    let tree = LogTree::build(loc, &cache_path(data_dir)).await?;
+    Ok((
+        tree.checkpoint(origin, signer)?,
+        verifier_key(origin, signer)?,
+    ))
+}
+
 /// Where the heads of sealed files are remembered in a data directory.
 pub fn cache_path(data_dir: &Path) -> PathBuf {
     data_dir.join("proofs").join("roots.json")

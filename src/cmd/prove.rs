@@ -11,7 +11,7 @@ use iris_store::datadir::DataDir;
 use std::path::{Path, PathBuf};
 
 /// The log's origin when none is given: the first line of its checkpoints and its key's name.
-pub const DEFAULT_ORIGIN: &str = "iris.local/log";
+pub const DEFAULT_ORIGIN: &str = iris_proof::log::DEFAULT_ORIGIN;
 
 /// What `iris checkpoint` writes.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, ValueEnum)]
