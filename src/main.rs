@@ -42,6 +42,10 @@ struct Cli {
     /// Largest step a source's `source_seq` may take past its highest stored number (default 10⁹).
     #[arg(long, global = true, env = "IRIS_MAX_SEQ_JUMP")]
     max_seq_jump: Option<u64>,
+    /// A second write-ahead log directory, on another device: every acknowledged batch is synced to
+    /// both, and recovery reads a damaged segment from the other copy (remembered in DATA/wal-mirror).
+    #[arg(long, global = true, env = "IRIS_WAL_MIRROR")]
+    wal_mirror: Option<PathBuf>,
     #[command(subcommand)]
     command: Command,
 }
@@ -168,7 +172,8 @@ fn main() {
         .init();
     let cli = Cli::parse();
     let dir = iris_store::datadir::DataDir::new(&cli.data, cli.store.clone())
-        .with_max_seq_jump(cli.max_seq_jump);
+        .with_max_seq_jump(cli.max_seq_jump)
+        .with_wal_mirror(cli.wal_mirror.clone());
     let limits = cli.query_limits();
     // Large stacks: deep (but accepted) plans are walked recursively by the query engine.
     let runtime = match tokio::runtime::Builder::new_multi_thread()

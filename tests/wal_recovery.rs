@@ -30,10 +30,15 @@ fn events(source: &str, first: u64, n: usize) -> String {
 
 /// A store whose WAL holds `batches` acknowledged batches of 500 events of source `c`, server killed.
 fn acknowledged_then_killed(batches: u64) -> tempfile::TempDir {
+    acknowledged_then_killed_with(batches, &[])
+}
+
+/// The same, with extra `serve` arguments.
+fn acknowledged_then_killed_with(batches: u64, extra: &[&str]) -> tempfile::TempDir {
     let dir = tempfile::tempdir().expect("tempdir");
     ok(iris(dir.path(), &["keygen", "--id", "k1"]), "keygen");
     let tok = token(dir.path(), &["--role", "collector", "--source", "c"]);
-    let mut server = Server::start(dir.path(), &[]);
+    let mut server = Server::start(dir.path(), extra);
     let client = reqwest::blocking::Client::new();
     for b in 0..batches {
         let r = client
@@ -224,6 +229,33 @@ fn a_torn_unacknowledged_tail_is_dropped_without_fuss() {
         count(dir.path(), "SELECT count(*) FROM events WHERE source = 'c'")[0],
         2_000
     );
+    let o = iris(dir.path(), &["verify"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stdout(&o));
+}
+
+#[test]
+fn with_a_mirror_on_another_device_a_damaged_segment_loses_nothing() {
+    let mirror = tempfile::tempdir().expect("mirror");
+    let m = mirror.path().to_string_lossy().into_owned();
+    let dir = acknowledged_then_killed_with(20, &["--wal-mirror", &m]);
+    let seg = data_segment(dir.path());
+    let name = seg.file_name().expect("name").to_owned();
+    assert!(
+        mirror.path().join(&name).exists(),
+        "the mirror holds the same segment"
+    );
+    let mut bytes = std::fs::read(&seg).expect("segment");
+    let mid = bytes.len() / 2;
+    bytes[mid] ^= 0x20;
+    std::fs::write(&seg, &bytes).expect("flip");
+    // The mirror was remembered: a plain `seal` reads the damaged segment from it.
+    ok(iris(dir.path(), &["seal"]), "seal");
+    let row = count(
+        dir.path(),
+        "SELECT count(*), count(DISTINCT source_seq) FROM events WHERE source = 'c'",
+    );
+    assert_eq!(row, vec![10_000, 10_000]);
+    assert!(!seg.exists() && !mirror.path().join(&name).exists());
     let o = iris(dir.path(), &["verify"]);
     assert_eq!(o.status.code(), Some(0), "{}", stdout(&o));
 }

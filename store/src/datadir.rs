@@ -6,6 +6,7 @@
 //!   store-url     the --store URL last used, so later commands find the same store
 //!   wal/          write-ahead log segments not yet sealed (wal-N.log) and how far each is acknowledged (wal-N.ack)
 //!   wal-damaged/  segments `iris recover` salvaged, kept as evidence
+//!   wal-mirror    the directory of the WAL's second copy, when one was given (--wal-mirror)
 //!   keys/         keyring.json (public) and <id>.secret (signing seeds, owner-only)
 //!   tokens.json   API tokens, stored hashed
 //!   LOCK          held by the one process that writes (serve, import, seal)
@@ -25,6 +26,8 @@ pub struct DataDir {
     store_url: Option<String>,
     /// Largest step a source's `source_seq` may take (None: the default, 10⁹).
     pub max_seq_jump: Option<u64>,
+    /// A second write-ahead log directory given on the command line (another device).
+    wal_mirror: Option<PathBuf>,
 }
 
 /// Held while a process writes to the data directory; released on drop.
@@ -40,7 +43,25 @@ impl DataDir {
             root: root.into(),
             store_url,
             max_seq_jump: None,
+            wal_mirror: None,
         }
+    }
+
+    /// The same directory, keeping a second copy of the write-ahead log in `mirror` (recorded in
+    /// `DATA/wal-mirror` so later commands use it too).
+    pub fn with_wal_mirror(mut self, mirror: Option<PathBuf>) -> DataDir {
+        self.wal_mirror = mirror;
+        self
+    }
+
+    /// The write-ahead log mirror in force: given, or recorded by an earlier command.
+    pub fn wal_mirror_dir(&self) -> Option<PathBuf> {
+        self.wal_mirror.clone().or_else(|| {
+            std::fs::read_to_string(self.root.join("wal-mirror"))
+                .ok()
+                .map(|s| PathBuf::from(s.trim()))
+                .filter(|p| !p.as_os_str().is_empty())
+        })
     }
 
     /// The same directory, refusing `source_seq` steps larger than `max_jump` when it ingests.
@@ -55,6 +76,11 @@ impl DataDir {
         if let Some(url) = &self.store_url {
             let path = self.root.join("store-url");
             std::fs::write(&path, url).map_err(StoreError::io(&path))?;
+        }
+        if let Some(mirror) = &self.wal_mirror {
+            let path = self.root.join("wal-mirror");
+            std::fs::write(&path, mirror.to_string_lossy().as_bytes())
+                .map_err(StoreError::io(&path))?;
         }
         Ok(())
     }

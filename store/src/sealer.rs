@@ -91,6 +91,8 @@ pub struct Sealer {
     head: ChainHead,
     sealed: Sequencer,
     manifest: Manifest,
+    /// The write-ahead log's second copy, if any.
+    wal_mirror: Option<PathBuf>,
 }
 
 /// A partition encoded and ready to be written and sealed.
@@ -117,6 +119,7 @@ impl Sealer {
             manifest: Manifest::from_seals(&seals),
             loc,
             signer,
+            wal_mirror: None,
         })
     }
 
@@ -305,13 +308,61 @@ impl Sealer {
         if segments.is_empty() {
             return Ok(SealSummary::default());
         }
-        let damage = wal_replay::check_segments(segments, &self.sealed)?;
+        let (chosen, copies) = self.choose_copies(segments)?;
+        let damage = wal_replay::check_segments(&chosen, &self.sealed)?;
         if !damage.is_empty() {
             return Err(WalCorrupt { damage }.into());
         }
-        let (total, _) = self.seal_segments(segments).await?;
-        iris_ingest::wal::remove_segments(segments)?;
+        let (total, _) = self.seal_segments(&chosen).await?;
+        iris_ingest::wal::remove_segments(&copies)?;
         Ok(total)
+    }
+
+    /// Keeps a second copy of the write-ahead log in `mirror`: a segment damaged in one copy is read
+    /// from the other.
+    pub fn set_wal_mirror(&mut self, mirror: Option<PathBuf>) {
+        self.wal_mirror = mirror;
+    }
+
+    /// For each segment, the copy to read (the log's own unless it is missing or damaged and the
+    /// mirror's is sound), and every copy (to delete once sealed).
+    fn choose_copies(
+        &self,
+        segments: &[PathBuf],
+    ) -> Result<(Vec<PathBuf>, Vec<PathBuf>), StoreError> {
+        let Some(mirror_dir) = &self.wal_mirror else {
+            return Ok((segments.to_vec(), segments.to_vec()));
+        };
+        let sound = |p: &PathBuf| -> Result<bool, StoreError> {
+            Ok(iris_ingest::wal::scan_segment(p)?.corruption().is_empty())
+        };
+        let (mut chosen, mut copies) = (Vec::new(), Vec::new());
+        for p in segments {
+            let Some(name) = p.file_name() else { continue };
+            let m = mirror_dir.join(name);
+            let (has_p, has_m) = (p.exists(), m.exists());
+            let pick = if has_p && sound(p)? {
+                Some(p.clone())
+            } else if has_m && sound(&m)? {
+                tracing::warn!(
+                    "{}: {}; reading its mirror copy {}",
+                    p.display(),
+                    if has_p { "damaged" } else { "missing" },
+                    m.display()
+                );
+                Some(m.clone())
+            } else if has_p {
+                Some(p.clone())
+            } else if has_m {
+                Some(m.clone())
+            } else {
+                None
+            };
+            chosen.extend(pick);
+            copies.push(p.clone());
+            copies.push(m);
+        }
+        Ok((chosen, copies))
     }
 
     /// Seals every intact frame of the segments (torn tails dropped); returns the summary and frames read.
@@ -351,6 +402,8 @@ impl Sealer {
         segments: &[PathBuf],
         keep: &std::path::Path,
     ) -> Result<RecoverySummary, StoreError> {
+        let (segments, copies) = self.choose_copies(segments)?;
+        let segments = segments.as_slice();
         let mut summary = RecoverySummary {
             damage: wal_replay::check_segments(segments, &self.sealed)?,
             ..RecoverySummary::default()
@@ -410,12 +463,15 @@ impl Sealer {
             .collect::<std::collections::BTreeSet<_>>()
             .into_iter()
             .collect();
-        let clean: Vec<PathBuf> = segments
+        let names: std::collections::BTreeSet<_> =
+            damaged.iter().filter_map(|p| p.file_name()).collect();
+        let (other_copies, clean): (Vec<PathBuf>, Vec<PathBuf>) = copies
             .iter()
             .filter(|p| !damaged.contains(p))
             .cloned()
-            .collect();
+            .partition(|p| p.file_name().is_some_and(|n| names.contains(n)));
         iris_ingest::wal::move_segments(&damaged, keep)?;
+        iris_ingest::wal::move_segments(&other_copies, &keep.join("other-copy"))?;
         iris_ingest::wal::remove_segments(&clean)?;
         summary.kept = damaged;
         Ok(summary)

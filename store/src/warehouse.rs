@@ -64,14 +64,23 @@ impl Warehouse {
         if let Some(n) = dir.max_seq_jump {
             sealer.set_max_seq_jump(n);
         }
+        sealer.set_wal_mirror(dir.wal_mirror_dir());
         let quarantined = sealer.quarantine_unsealed().await?;
         Ok((lock, loc, sealer, quarantined))
     }
 
+    /// Every segment left in the log or its mirror, named by its path in the log directory.
     fn left_segments(dir: &DataDir) -> Result<Vec<std::path::PathBuf>, StoreError> {
-        Ok(wal::segments(&dir.wal_dir())?
+        let mut ids: std::collections::BTreeSet<u64> = wal::segments(&dir.wal_dir())?
             .into_iter()
-            .map(|(_, p)| p)
+            .map(|(id, _)| id)
+            .collect();
+        if let Some(m) = dir.wal_mirror_dir() {
+            ids.extend(wal::segments(&m)?.into_iter().map(|(id, _)| id));
+        }
+        Ok(ids
+            .into_iter()
+            .map(|id| dir.wal_dir().join(format!("wal-{id:010}.log")))
             .collect())
     }
 
@@ -88,7 +97,9 @@ impl Warehouse {
     /// Starts the write-ahead log and its group-commit thread (for the HTTP ingest).
     pub async fn start_committer(&mut self) -> Result<Committer, StoreError> {
         let state = self.sealer.lock().await.sealed().clone();
-        let committer = Committer::start(Wal::open(&self.dir.wal_dir())?, state);
+        let mirror = self.dir.wal_mirror_dir();
+        let wal = Wal::open_mirrored(&self.dir.wal_dir(), mirror.as_deref())?;
+        let committer = Committer::start(wal, state);
         self.committer = Some(committer.clone());
         Ok(committer)
     }
