@@ -440,3 +440,99 @@ fn the_server_serves_the_note_checkpoint() {
         "the JSON checkpoint is still there"
     );
 }
+
+#[test]
+fn verify_checks_a_note_checkpoint_kept_elsewhere() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let data = tmp.path().join("data");
+    let p = |name: &str| tmp.path().join(name).to_str().expect("utf-8").to_owned();
+    ok(iris(&data, &["keygen", "--id", "k1"]), "keygen");
+    ok(
+        iris(
+            &data,
+            &["import", "--format", "jsonl", "data-samples/events.jsonl"],
+        ),
+        "import",
+    );
+    ok(
+        iris(
+            &data,
+            &["checkpoint", "--format", "note", "--out", &p("old.note")],
+        ),
+        "old checkpoint",
+    );
+    copy_dir(&data, &tmp.path().join("rolled-back"));
+    // Rewritten with the genuine secret (it sits in keys/): the same key, an altered record, the
+    // whole chain re-signed. `verify` alone passes.
+    let resigned = tmp.path().join("resigned");
+    copy_dir(&data, &resigned);
+    for d in ["store", "wal", "proofs"] {
+        let _ = std::fs::remove_dir_all(resigned.join(d));
+    }
+    let src = std::fs::read_to_string(support::repo().join("data-samples/events.jsonl"))
+        .expect("samples")
+        .replacen("\"result\":\"ok\"", "\"result\":\"nok\"", 1);
+    std::fs::write(p("altered.jsonl"), src).expect("write");
+    ok(
+        iris(
+            &resigned,
+            &["import", "--format", "jsonl", &p("altered.jsonl")],
+        ),
+        "re-import altered",
+    );
+    ok(
+        iris(&resigned, &["verify"]),
+        "re-signed store passes plain verify",
+    );
+
+    // The genuine store grew: the old note still holds.
+    ok(
+        iris(
+            &data,
+            &[
+                "import",
+                "--format",
+                "portal-csv",
+                "data-samples/portal-export.csv",
+            ],
+        ),
+        "import more",
+    );
+    let o = ok(
+        iris(&data, &["verify", "--checkpoint", &p("old.note")]),
+        "verify with the note",
+    );
+    assert!(stdout(&o).contains("OK:"), "{}", stdout(&o));
+    ok(
+        iris(
+            &data,
+            &["checkpoint", "--format", "note", "--out", &p("new.note")],
+        ),
+        "new checkpoint",
+    );
+    // Rolled back: TRUNCATED.
+    let o = iris(
+        &tmp.path().join("rolled-back"),
+        &["verify", "--checkpoint", &p("new.note")],
+    );
+    assert_eq!(code(&o), 1, "{}", stdout(&o));
+    assert!(
+        stdout(&o).contains("TRUNCATED checkpoint"),
+        "{}",
+        stdout(&o)
+    );
+    // Re-signed with the genuine key: DIVERGED.
+    let o = iris(&resigned, &["verify", "--checkpoint", &p("old.note")]);
+    assert_eq!(code(&o), 1, "{}", stdout(&o));
+    assert!(stdout(&o).contains("DIVERGED checkpoint"), "{}", stdout(&o));
+    // A note signed by no key of the keyring: BAD-SIGNATURE.
+    let other = tmp.path().join("other");
+    ok(iris(&other, &["keygen", "--id", "k9"]), "keygen");
+    let o = iris(&other, &["verify", "--checkpoint", &p("old.note")]);
+    assert_eq!(code(&o), 1, "{}", stdout(&o));
+    assert!(
+        stdout(&o).contains("BAD-SIGNATURE checkpoint"),
+        "{}",
+        stdout(&o)
+    );
+}

@@ -347,3 +347,66 @@ pub async fn consistency(dir: &DataDir, args: ConsistencyArgs) -> i32 {
         }
     }
 }
+
+/// Whether a checkpoint file is a signed note (not Iris's JSON checkpoint).
+pub fn is_note(path: &Path) -> bool {
+    std::fs::read(path)
+        .ok()
+        .and_then(|b| b.iter().copied().find(|c| !c.is_ascii_whitespace()))
+        .is_some_and(|c| c != b'{')
+}
+
+/// `iris verify --checkpoint NOTE`: the note must be signed by a key of the keyring and be a head of
+/// this store's log (its size at most the log's, its head that of the first seals), and the log now
+/// must extend it (RFC 9162 consistency proof). Findings: BAD-SIGNATURE, TRUNCATED, DIVERGED,
+/// UNREADABLE (heads of files that cannot be read: their own findings say why).
+pub async fn note_findings(
+    dir: &DataDir,
+    ring: &iris_store::keys::Keyring,
+    path: &Path,
+) -> anyhow::Result<Vec<iris_store::verify::Finding>> {
+    use iris_store::verify::{Finding, FindingKind};
+    let finding = |kind, detail: String| Finding {
+        kind,
+        subject: "checkpoint".to_owned(),
+        detail,
+    };
+    let keys: Vec<String> = ring.keys.iter().map(|k| k.public_key.clone()).collect();
+    let cp = match open_checkpoint(path, &keys)? {
+        Ok(cp) => cp,
+        Err(why) => return Ok(vec![finding(FindingKind::BadSignature, why)]),
+    };
+    let tree = match LogTree::build(&dir.store()?, &cache_path(&dir.root)).await {
+        Ok(t) => t,
+        Err(e) => {
+            return Ok(vec![finding(
+                FindingKind::Unreadable,
+                format!("the log's tree cannot be built: {e}"),
+            )]);
+        }
+    };
+    if cp.body.size > tree.size() {
+        return Ok(vec![finding(
+            FindingKind::Truncated,
+            format!(
+                "the signed checkpoint covers {} seals, the chain holds {}",
+                cp.body.size,
+                tree.size()
+            ),
+        )]);
+    }
+    let head = tree.root_at(tree.size()).unwrap_or_default();
+    let proof = tree
+        .consistency(cp.body.size, tree.size())
+        .unwrap_or_default();
+    if let Err(e) = verify_consistency(cp.body.size, &cp.body.root, tree.size(), &head, &proof) {
+        return Ok(vec![finding(
+            FindingKind::Diverged,
+            format!(
+                "the log does not extend the signed checkpoint of {} seals: {e}",
+                cp.body.size
+            ),
+        )]);
+    }
+    Ok(Vec::new())
+}
