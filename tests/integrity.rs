@@ -216,11 +216,21 @@ fn a_wild_sequence_number_never_jams_its_source_and_a_reset_is_sealed() {
         "reset",
     );
     assert!(stdout(&o).contains("sealed as seal #"), "{}", stdout(&o));
-    let chain = files_under(&d.join("store/chain"));
-    let last = std::fs::read_to_string(chain.last().expect("a seal")).expect("seal");
+    let reset = files_under(&d.join("store/chain"))
+        .iter()
+        .map(|p| std::fs::read_to_string(p).expect("seal"))
+        .find(|s| s.contains("\"kind\":\"reset\""))
+        .expect("a reset seal");
+    assert!(reset.contains("by ops: wild number"), "{reset}");
+    // …and an audit event of Iris's own source, found by SQL.
+    let audit = sql(
+        d,
+        "SELECT actor_id, error_code, purpose FROM audit WHERE message_type = 'iris.source-reset'",
+        false,
+    );
     assert!(
-        last.contains("\"kind\":\"reset\"") && last.contains("by ops: wild number"),
-        "{last}"
+        audit.contains("ops,seal=") && audit.contains("wild number"),
+        "{audit}"
     );
     let out = import(d, "d.jsonl", &lines(&[(16, false), (17, false)]), &[]);
     assert!(out.contains("2 accepted"), "{out}");

@@ -501,22 +501,53 @@ impl Sealer {
             None if next > 1 => vec![[1, next - 1]],
             _ => Vec::new(),
         };
-        self.append(Seal {
-            kind: SealKind::Reset,
-            path: format!("sources/{source}"),
-            day: chrono::Utc::now().format("%Y-%m-%d").to_string(),
-            source: source.to_owned(),
-            seq_ranges: skipped,
-            next_seq: Some(next),
-            note: format!(
-                "next source_seq set to {next} (high-water mark was {}){}{}",
-                highest.map_or("none".to_owned(), |h| h.to_string()),
-                if note.is_empty() { "" } else { ": " },
-                note
-            ),
-            ..Seal::default()
-        })
-        .await
+        let by = note
+            .strip_prefix("by ")
+            .and_then(|r| r.split(':').next())
+            .filter(|b| !b.is_empty())
+            .unwrap_or("operator")
+            .to_owned();
+        let seal = self
+            .append(Seal {
+                kind: SealKind::Reset,
+                path: format!("sources/{source}"),
+                day: chrono::Utc::now().format("%Y-%m-%d").to_string(),
+                source: source.to_owned(),
+                seq_ranges: skipped,
+                next_seq: Some(next),
+                note: format!(
+                    "next source_seq set to {next} (high-water mark was {}){}{}",
+                    highest.map_or("none".to_owned(), |h| h.to_string()),
+                    if note.is_empty() { "" } else { ": " },
+                    note
+                ),
+                ..Seal::default()
+            })
+            .await?;
+        // The decision is also an audit event of Iris's own source, as every HTTP request is: the
+        // auditor finds it with SQL (`message_type = 'iris.source-reset'`) beside the seal.
+        let now = chrono::Utc::now().timestamp_micros();
+        let event = Event {
+            ts: now,
+            actor_id: by,
+            actor_kind: iris_ingest::ActorKind::Person,
+            actor_org: "iris".into(),
+            actor_role: Some("admin".into()),
+            subject_id: format!("source {source} next {next}"),
+            subject_kind: iris_ingest::SubjectKind::Query,
+            ticket: format!("iris-reset-{}", seal.n),
+            message_type: "iris.source-reset".into(),
+            application: "iris source reset".into(),
+            operation: iris_ingest::Operation::Modify,
+            result: iris_ingest::Outcome::Ok,
+            error_code: Some(format!("seal={}", seal.n)),
+            channel: "cli".into(),
+            purpose: Some(seal.note.chars().take(500).collect()),
+            source: "iris".into(),
+            source_seq: self.sealed.next("iris"),
+        };
+        self.seal(vec![event], Vec::new()).await?;
+        Ok(seal)
     }
 
     /// Seals the digest of a rebuilt lookup index of live file `path` (`iris reindex`).

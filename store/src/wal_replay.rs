@@ -339,3 +339,44 @@ pub async fn verify_wal(
         })
         .collect())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn damaged_bytes_still_name_their_numbers() {
+        let text =
+            br#"{"events":[{"x":1,"source":"hub","source_seq":41},{"source":"hub","source_seq":4"#;
+        assert_eq!(
+            readable_pairs(text),
+            vec![("hub".to_owned(), 41), ("hub".to_owned(), 4)]
+        );
+        assert!(readable_pairs(br#""source":"Not A Token","source_seq":5"#).is_empty());
+        assert!(readable_pairs(b"").is_empty());
+    }
+
+    #[test]
+    fn what_is_at_risk_is_what_no_intact_frame_or_seal_holds() {
+        let covered = IntervalSet::from_values([3, 4, 8]);
+        assert_eq!(
+            complement_within(1, 10, &covered),
+            vec![[1, 2], [5, 7], [9, 10]]
+        );
+        assert_eq!(complement_within(3, 4, &covered), Vec::<[u64; 2]>::new());
+        let top = IntervalSet::from_values([u64::MAX]);
+        assert_eq!(
+            complement_within(u64::MAX - 1, u64::MAX, &top),
+            vec![[u64::MAX - 1, u64::MAX - 1]]
+        );
+        let risk = SeqRisk {
+            source: "c".into(),
+            ranges: vec![[4001, 4500], [7, 7]],
+        };
+        assert_eq!(risk.count(), 501);
+        assert_eq!(
+            risk.describe(),
+            "source `c` source_seq 4001–4500, 7 (501 numbers)"
+        );
+    }
+}
