@@ -460,6 +460,26 @@ fn adversarial_sql_gets_refused_or_only_in_scope_rows() {
         }
     }
     assert!(checked >= 90);
+    // A predicate that fails on every row outside the scope: the query's expressions see only
+    // in-scope rows (the scope barrier), so it answers — an error would tell that such rows exist.
+    let in_scope = api.admin_count(
+        admin,
+        &format!("SELECT count(*) FROM events WHERE {ADVISER_SCOPE}"),
+    );
+    let (s, b) = api.sql(
+        &t["adviser"],
+        json!({"sql": "SELECT count(*) AS n FROM events \
+                       WHERE 1 / (CASE WHEN actor_org = 'onem0003' THEN 1 ELSE 0 END) = 1"}),
+    );
+    assert_eq!(s, 200, "{b}");
+    assert_eq!(b["rows"][0]["n"].as_i64(), Some(in_scope), "{b}");
+    // The same for the admin, who has no scope, fails: the probe is a real one.
+    let (s, _) = api.sql(
+        admin,
+        json!({"sql": "SELECT count(*) AS n FROM events \
+                       WHERE 1 / (CASE WHEN actor_org = 'onem0003' THEN 1 ELSE 0 END) = 1"}),
+    );
+    assert_eq!(s, 400);
     // No escape wrote a file.
     assert!(!Path::new("/tmp/iris-escape.csv").exists());
 }

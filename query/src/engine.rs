@@ -19,6 +19,7 @@ use datafusion::datasource::{ViewTable, provider_as_source};
 use datafusion::error::DataFusionError;
 use datafusion::execution::context::{SQLOptions, SessionConfig, SessionContext};
 use datafusion::execution::runtime_env::RuntimeEnv;
+use datafusion::execution::session_state::SessionStateBuilder;
 use datafusion::logical_expr::LogicalPlan;
 use datafusion::logical_expr::LogicalPlanBuilder;
 use datafusion::physical_plan::{ExecutionPlan, execute_stream};
@@ -162,7 +163,27 @@ impl QueryEngine {
     /// A session for a principal: with a scope, `events` is a view holding only the rows (and
     /// columns) of the scope, the unscoped table has no name, and there is no `rejections` table and
     /// no `information_schema`.
+    ///
+    /// The scoped view holds a [`crate::barrier::ScopeBarrier`] above the scope's filter, so nothing
+    /// the statement computes is evaluated on a row outside the scope.
     pub fn context_within(&self, scope: Option<&RowScope>) -> Result<SessionContext, QueryError> {
+        self.session(scope, true)
+    }
+
+    /// [`QueryEngine::context_within`] without the barrier: for plans Iris writes itself (a trace's
+    /// key and days, which cannot fail on any row), so their filters reach the scan and the index.
+    pub fn context_within_trusted(
+        &self,
+        scope: Option<&RowScope>,
+    ) -> Result<SessionContext, QueryError> {
+        self.session(scope, false)
+    }
+
+    fn session(
+        &self,
+        scope: Option<&RowScope>,
+        barrier: bool,
+    ) -> Result<SessionContext, QueryError> {
         let mut config = SessionConfig::new().with_information_schema(scope.is_none());
         // A recursive CTE can grow rows (and strings) without bound: not available.
         config.options_mut().execution.enable_recursive_ctes = false;
@@ -173,7 +194,13 @@ impl QueryEngine {
         // fit a small memory budget at all, so scale it down with the budget.
         config.options_mut().execution.sort_spill_reservation_bytes =
             (self.limits.memory_bytes / 16).min(10 << 20);
-        let ctx = SessionContext::new_with_config_rt(config, self.runtime.clone());
+        let state = SessionStateBuilder::new()
+            .with_config(config)
+            .with_runtime_env(self.runtime.clone())
+            .with_default_features()
+            .with_query_planner(Arc::new(crate::barrier::IrisQueryPlanner))
+            .build();
+        let ctx = SessionContext::new_with_state(state);
         crate::bounded::register(&ctx);
         ctx.register_object_store(&self.loc.root_url, self.loc.store.clone());
         let events = SealedTable::new(
@@ -189,16 +216,19 @@ impl QueryEngine {
         );
         let events: Arc<dyn TableProvider> = Arc::new(events);
         if let Some(scope) = scope {
-            ctx.register_table("events", scoped_view(events, scope)?)?;
+            ctx.register_table("events", scoped_view(events, scope, barrier)?)?;
             return Ok(ctx);
         }
         // The administrator sees the network's events in `events`, Iris's own in `audit`.
-        ctx.register_table("events", scoped_view(events.clone(), &RowScope::default())?)?;
+        ctx.register_table(
+            "events",
+            scoped_view(events.clone(), &RowScope::default(), false)?,
+        )?;
         let own = RowScope {
             own_events: true,
             ..RowScope::default()
         };
-        ctx.register_table("audit", scoped_view(events, &own)?)?;
+        ctx.register_table("audit", scoped_view(events, &own, false)?)?;
         let rejections = SealedTable::new(
             self.listing(REJECTIONS, rejections_file_schema(), &PARTITION_COLUMNS)?,
             None,
@@ -399,6 +429,7 @@ async fn collect_bounded(
 fn scoped_view(
     events: Arc<dyn TableProvider>,
     scope: &RowScope,
+    barrier: bool,
 ) -> Result<Arc<dyn TableProvider>, QueryError> {
     let mut plan = LogicalPlanBuilder::scan("events", provider_as_source(events), None)?
         .filter(own_events(scope.own_events))?;
@@ -408,7 +439,13 @@ fn scoped_view(
     if let Some(columns) = &scope.columns {
         plan = plan.project(columns.iter().map(|c| col(c.as_str())))?;
     }
-    Ok(Arc::new(ViewTable::new(plan.build()?, None)))
+    let mut plan = plan.build()?;
+    if barrier {
+        plan = LogicalPlan::Extension(datafusion::logical_expr::Extension {
+            node: Arc::new(crate::barrier::ScopeBarrier { input: plan }),
+        });
+    }
+    Ok(Arc::new(ViewTable::new(plan, None)))
 }
 
 /// Whether the lookup index narrows some scan of the plan (then it reads little and is not heavy).

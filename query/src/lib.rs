@@ -5,6 +5,7 @@
 //! ([`live_files`], [`sealed_table`]). Filters on `day` or `ts` prune directories, Parquet statistics
 //! prune row groups, and filters on `subject_id`, `actor_id` or `ticket` go through the lookup indexes.
 
+pub mod barrier;
 pub mod bounded;
 pub mod engine;
 pub mod heavy_executor;

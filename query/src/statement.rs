@@ -352,6 +352,31 @@ mod tests {
         ));
     }
 
+    /// The fuzz target's property (`fuzz/fuzz_targets/statement_guard.rs`) over its committed corpus.
+    #[test]
+    fn the_fuzz_corpus_holds_the_guards_property() {
+        let dir =
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../fuzz/corpus/statement_guard");
+        let mut seen = 0;
+        for entry in std::fs::read_dir(&dir).expect("corpus").flatten() {
+            let bytes = std::fs::read(entry.path()).expect("seed");
+            let Ok(sql) = String::from_utf8(bytes) else {
+                continue;
+            };
+            let scoped = run(&sql, false);
+            let operator = run(&sql, true);
+            if let Ok(c) = &scoped {
+                assert!(c.depth <= limits().max_depth && c.nodes <= limits().max_nodes);
+                assert!(operator.is_ok(), "{sql:?}");
+            }
+            if operator.is_ok() && scoped.is_err() {
+                assert_eq!(scoped.err(), Some(StatementError::Explain), "{sql:?}");
+            }
+            seen += 1;
+        }
+        assert!(seen >= 10, "{seen} seeds in {}", dir.display());
+    }
+
     #[test]
     fn explain_in_every_form_only_when_allowed() {
         for sql in [

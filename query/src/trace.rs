@@ -70,7 +70,7 @@ impl QueryEngine {
         scope: Option<&RowScope>,
     ) -> Result<Vec<RecordBatch>, QueryError> {
         let started = std::time::Instant::now();
-        let ctx = self.context_within(scope)?;
+        let ctx = self.context_within_trusted(scope)?;
         let mut df = ctx
             .table("events")
             .await?

@@ -15,9 +15,11 @@ use axum::extract::{MatchedPath, Request as HttpRequest, State};
 use axum::http::{HeaderMap, Method, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
+use futures::FutureExt;
 use iris_access::{Action, Decision, Principal, Request};
 use iris_ingest::Operation;
 use std::cell::RefCell;
+use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 
 /// The only routes that answer without a token: the web page's static files (the same for
@@ -86,12 +88,28 @@ pub fn note(f: impl FnOnce(&mut Detail)) {
     let _ = DETAIL.try_with(|d| f(&mut d.borrow_mut()));
 }
 
-/// The layer: authenticate (unless open), run the handler, log one event, answer.
+/// The layer: authenticate (unless open), run the handler, log one event, answer. The work runs as
+/// a task of its own, so a client that hangs up does not cancel its request's audit event; a handler
+/// that panics becomes a logged 500.
 pub async fn audit_every_request(
     State(state): State<Arc<AppState>>,
-    mut req: HttpRequest,
+    req: HttpRequest,
     next: Next,
 ) -> Response {
+    match tokio::spawn(handle(state, req, next)).await {
+        Ok(response) => response,
+        Err(e) => {
+            tracing::error!("request task failed: {e}");
+            ApiError::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "the request failed inside Iris",
+            )
+            .into_response()
+        }
+    }
+}
+
+async fn handle(state: Arc<AppState>, mut req: HttpRequest, next: Next) -> Response {
     let method = req.method().clone();
     let path = req.uri().path().to_owned();
     let route = req
@@ -187,7 +205,14 @@ pub async fn audit_every_request(
 async fn run(req: HttpRequest, next: Next, detail: Detail) -> (Response, Detail) {
     DETAIL
         .scope(RefCell::new(detail), async move {
-            let response = next.run(req).await;
+            let response = match AssertUnwindSafe(next.run(req)).catch_unwind().await {
+                Ok(response) => response,
+                Err(_) => ApiError::new(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "the request failed inside Iris (a panic, in the server's log)",
+                )
+                .into_response(),
+            };
             let detail = DETAIL.with(|d| std::mem::take(&mut *d.borrow_mut()));
             (response, detail)
         })
