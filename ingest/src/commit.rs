@@ -1,8 +1,10 @@
 //! Group commit: one thread owns the [`Wal`] and the [`Sequencer`], so sequencing decisions follow WAL
 //! order; batches that arrive while a sync is running are appended together and share the next fsync.
 //!
-//! Failure is fail-stop: if a write or sync fails, the in-memory sequencer may be ahead of what is
-//! durable, so every later commit is refused until a restart rebuilds the state from disk.
+//! Failure never acknowledges what is not durable: if a write or sync fails, every batch of the group is
+//! refused and the sequencer goes back to what the last successful sync made durable. The next batch
+//! starts a fresh segment (the failed one keeps only its acknowledged frames for sealing), so a full disk
+//! is recovered from without a restart once space is back; until then every batch is refused.
 
 use crate::event::{Event, Rejection};
 use crate::sequencer::{Admission, Sequencer};
@@ -51,7 +53,9 @@ pub struct BatchOutcome {
 pub enum CommitError {
     #[error(transparent)]
     Wal(#[from] WalError),
-    #[error("the write-ahead log failed earlier ({0}); restart Iris to recover")]
+    #[error(
+        "the write-ahead log failed ({0}); nothing of this batch was acknowledged, send it again"
+    )]
     Failed(String),
     #[error("the committer has stopped")]
     Stopped,
@@ -118,6 +122,8 @@ impl Committer {
 }
 
 fn run(mut wal: Wal, mut seq: Sequencer, rx: mpsc::Receiver<Command>, pending: Arc<AtomicU64>) {
+    // The sequencer as of the last successful sync: what a failure goes back to.
+    let mut durable = seq.clone();
     let mut failed: Option<String> = None;
     while let Ok(first) = rx.recv() {
         let mut group = vec![first];
@@ -125,6 +131,16 @@ fn run(mut wal: Wal, mut seq: Sequencer, rx: mpsc::Receiver<Command>, pending: A
             match rx.try_recv() {
                 Ok(c) => group.push(c),
                 Err(_) => break,
+            }
+        }
+        // After a failure, try again on a fresh segment (a full disk with space back, say).
+        if let Some(why) = &failed {
+            match wal.restart_segment() {
+                Ok(()) => {
+                    tracing::warn!("write-ahead log writable again (it failed: {why})");
+                    failed = None;
+                }
+                Err(e) => tracing::error!("write-ahead log still failing: {e}"),
             }
         }
         let mut commits = Vec::new();
@@ -161,6 +177,7 @@ fn run(mut wal: Wal, mut seq: Sequencer, rx: mpsc::Receiver<Command>, pending: A
         };
         match synced {
             Ok(closed) => {
+                durable = seq.clone();
                 if rotations.is_empty() {
                     pending.fetch_add(appended, Ordering::Relaxed);
                 } else {
@@ -174,7 +191,10 @@ fn run(mut wal: Wal, mut seq: Sequencer, rx: mpsc::Receiver<Command>, pending: A
                 }
             }
             Err(why) => {
-                tracing::error!("write-ahead log failed, refusing further events: {why}");
+                tracing::error!(
+                    "write-ahead log failed, refusing events until a fresh segment can be written: {why}"
+                );
+                seq = durable.clone();
                 failed = Some(why.clone());
                 for (reply, _) in commits {
                     let _ = reply.send(Err(CommitError::Failed(why.clone())));
@@ -251,4 +271,76 @@ pub fn admit_batch(seq: &mut Sequencer, batch: Batch) -> (WalRecord, BatchOutcom
         .collect();
     outcome.rejected.sort_by_key(|(line, _)| *line);
     (record, outcome)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::event::{ActorKind, Operation, Outcome, SubjectKind};
+    use crate::wal;
+
+    fn event(seq: u64) -> Event {
+        Event {
+            ts: 1_740_816_000_000_000,
+            actor_id: "U1".into(),
+            actor_kind: ActorKind::Person,
+            actor_org: "org1".into(),
+            actor_role: None,
+            subject_id: "31050600120".into(),
+            subject_kind: SubjectKind::Niss,
+            ticket: "T1".into(),
+            message_type: "L100".into(),
+            application: "app".into(),
+            operation: Operation::Consult,
+            result: Outcome::Ok,
+            error_code: None,
+            channel: "batch".into(),
+            purpose: None,
+            source: "c".into(),
+            source_seq: seq,
+        }
+    }
+
+    fn batch(seqs: std::ops::RangeInclusive<u64>) -> Batch {
+        Batch {
+            received_at: 0,
+            events: seqs.map(|n| (n, event(n))).collect(),
+            rejections: Vec::new(),
+            assign_seq: false,
+        }
+    }
+
+    #[test]
+    fn a_failed_sync_acknowledges_nothing_and_the_next_batch_gets_a_fresh_segment() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut log = Wal::open(dir.path()).expect("open");
+        log.fail_syncs = 1;
+        let committer = Committer::start(log, Sequencer::default());
+        // The disk is full: refused, and nothing of it counts as stored.
+        let err = committer
+            .commit_blocking(batch(1..=3))
+            .expect_err("refused");
+        assert!(matches!(err, CommitError::Failed(_)), "{err}");
+        // Space is back: the same batch is accepted (not taken for a resend), without a restart.
+        let ok = committer.commit_blocking(batch(1..=3)).expect("accepted");
+        assert_eq!((ok.accepted, ok.duplicates), (3, 0));
+        let ok = committer.commit_blocking(batch(3..=4)).expect("accepted");
+        assert_eq!((ok.accepted, ok.duplicates), (1, 1));
+        // What is sealed from the log is exactly what was acknowledged.
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .expect("runtime");
+        let closed = rt.block_on(committer.rotate()).expect("rotate");
+        assert_eq!(closed.len(), 2, "the failed segment and the fresh one");
+        let mut seqs = Vec::new();
+        for path in &closed {
+            let scan = wal::scan_segment(path).expect("scan");
+            assert!(scan.corruption().is_empty());
+            for f in scan.acknowledged_frames() {
+                let rec: WalRecord = serde_json::from_slice(&f.payload).expect("record");
+                seqs.extend(rec.events.iter().map(|e| e.source_seq));
+            }
+        }
+        assert_eq!(seqs, vec![1, 2, 3, 4]);
+    }
 }

@@ -66,6 +66,9 @@ pub struct Wal {
     frames: u64,
     /// The second copy, if any.
     mirror: Option<Box<Wal>>,
+    /// Tests: fail this many syncs.
+    #[cfg(test)]
+    pub(crate) fail_syncs: u32,
 }
 
 impl Wal {
@@ -105,6 +108,8 @@ impl Wal {
             bytes: 0,
             frames: 0,
             mirror: None,
+            #[cfg(test)]
+            fail_syncs: 0,
         })
     }
 
@@ -125,6 +130,13 @@ impl Wal {
     /// Makes everything appended so far durable, then records it as acknowledged (the acknowledgement
     /// record is synced too, and the mirror's: only then may the caller acknowledge).
     pub fn sync(&mut self) -> Result<(), WalError> {
+        #[cfg(test)]
+        if self.fail_syncs > 0 {
+            self.fail_syncs -= 1;
+            return Err(io(&self.path)(std::io::Error::other(
+                "injected: no space left",
+            )));
+        }
         self.out.flush().map_err(io(&self.path))?;
         if let Some(m) = &mut self.mirror {
             // Start the mirror's writes before waiting on the first device.
@@ -135,6 +147,26 @@ impl Wal {
         if let Some(m) = &mut self.mirror {
             m.sync()?;
         }
+        Ok(())
+    }
+
+    /// After a failed write or sync: leaves the current segment as it is (only its acknowledged frames
+    /// will be sealed) and starts the next one, here and in the mirror.
+    pub fn restart_segment(&mut self) -> Result<(), WalError> {
+        let next = self.id + 1;
+        if let Some(m) = &mut self.mirror {
+            m.restart_segment()?;
+        }
+        let seg = create_segment(&self.dir, next)?;
+        // Drop what was buffered for the failed segment without writing it.
+        let old = std::mem::replace(&mut self.out, seg.out);
+        let _ = old.into_parts();
+        self.id = next;
+        self.path = seg.path;
+        self.ack_path = seg.ack_path;
+        self.ack = seg.ack;
+        self.bytes = 0;
+        self.frames = 0;
         Ok(())
     }
 
@@ -493,6 +525,18 @@ impl SegmentScan {
         out
     }
 
+    /// The frames to seal: those within the acknowledged end (all of them for a segment without a
+    /// readable acknowledgement record). Intact frames after it were never acknowledged.
+    pub fn acknowledged_frames(&self) -> impl Iterator<Item = &Frame> {
+        let end = match self.acked {
+            Acked::Known { bytes, .. } => bytes,
+            _ => u64::MAX,
+        };
+        self.frames
+            .iter()
+            .filter(move |f| f.offset + (FRAME_HEADER + f.payload.len()) as u64 <= end)
+    }
+
     /// Damaged bytes after the acknowledged end: a torn, never-acknowledged tail.
     pub fn torn_bytes(&self) -> u64 {
         let from = match self.acked {
@@ -606,6 +650,15 @@ mod tests {
         assert_eq!(payloads, vec![b"one".as_slice(), b"two".as_slice()]);
         assert_eq!(scan.torn_bytes(), 7);
         assert!(scan.corruption().is_empty(), "{:?}", scan.corruption());
+        // An intact frame written after the acknowledged end was never acknowledged: not sealed.
+        let mut bytes = fs::read(&path).expect("read");
+        bytes.truncate(bytes.len() - 7);
+        bytes.extend_from_slice(&encode_frame(b"three").expect("frame"));
+        fs::write(&path, &bytes).expect("write");
+        let scan = scan_segment(&path).expect("scan");
+        assert_eq!(scan.frames.len(), 3);
+        assert_eq!(scan.acknowledged_frames().count(), 2);
+        assert!(scan.corruption().is_empty());
         // Reopening starts after the existing segments.
         let mut wal = Wal::open(dir.path()).expect("reopen");
         let closed = wal.rotate().expect("rotate");

@@ -309,9 +309,15 @@ pub fn read_records(path: &Path) -> Result<(SegmentScan, Vec<WalRecord>), StoreE
             path.display()
         );
     }
+    let unacked = scan.frames.len() - scan.acknowledged_frames().count();
+    if unacked > 0 {
+        tracing::warn!(
+            "{}: dropped {unacked} intact frames after the acknowledged end (never acknowledged: their senders were refused or got no answer)",
+            path.display()
+        );
+    }
     let records = scan
-        .frames
-        .iter()
+        .acknowledged_frames()
         .map(|f| decode_record(path, f.offset, &f.payload))
         .collect::<Result<_, _>>()?;
     Ok((scan, records))
