@@ -141,6 +141,16 @@ impl Fixture {
     }
 }
 
+/// The process's peak resident memory (`VmHWM`), in MiB (0 where /proc is not there).
+fn peak_rss_mib(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .unwrap_or_default()
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+        .map_or(0, |kib| kib / 1024)
+}
+
 fn deep_or(terms: usize) -> String {
     let or = (0..terms)
         .map(|i| format!("subject_id = '{i:011}'"))
@@ -151,7 +161,7 @@ fn deep_or(terms: usize) -> String {
 
 #[test]
 fn every_request_is_one_audit_event_and_hostile_statements_leave_the_server_up() {
-    let f = setup(&["--query-timeout", "20"]);
+    let f = setup(&["--query-timeout", "20", "--query-memory", "256"]);
     let report = "employment_by_sector_region";
     let mut list = vec![
         // Open routes.
@@ -432,7 +442,53 @@ fn every_request_is_one_audit_event_and_hostile_statements_leave_the_server_up()
             "nok".to_owned(),
         ))
         .or_default() += 1;
+    // The researcher's endpoint takes the same hostile shapes (its own checks decide) and stays up.
+    for q in [
+        format!(
+            "SELECT region, COUNT(*) FROM declarations WHERE {} GROUP BY region",
+            (0..2000)
+                .map(|i| format!("region = 'R{i}'"))
+                .collect::<Vec<_>>()
+                .join(" OR ")
+        ),
+        format!("SELECT COUNT(*) + 1{} FROM declarations", "+1".repeat(4999)),
+        format!(
+            "SELECT {}1{} FROM declarations",
+            "(".repeat(1000),
+            ")".repeat(1000)
+        ),
+    ] {
+        let r = Req {
+            body: Some((
+                "application/json",
+                json!({ "sql": q }).to_string().into_bytes(),
+            )),
+            ..req("POST", "/v1/research/sql", "researcher", 0)
+        };
+        let (s, b, _) = f.send(&r);
+        assert!(s < 500, "{s}: {b}");
+        *expected
+            .entry((
+                "POST /v1/research/sql".to_owned(),
+                "LM-2025-01".to_owned(),
+                if s < 400 { "ok" } else { "nok" }.to_owned(),
+            ))
+            .or_default() += 1;
+        f.alive();
+        *expected
+            .entry((
+                "GET /v1/health".to_owned(),
+                "unauthenticated".to_owned(),
+                "ok".to_owned(),
+            ))
+            .or_default() += 1;
+    }
+    let peak = peak_rss_mib(f.server.pid());
+    eprintln!("peak RSS of the server after the hostile statements: {peak} MiB");
+    // The query pool is 256 MiB; `repeat('x', 2147483647)` alone once took 15.7 GB.
+    assert!(peak < 256 + 256, "peak RSS {peak} MiB");
     let sent: i64 = expected.values().sum();
+    eprintln!("{sent} requests sent");
     assert!(sent >= 120, "{sent} requests");
 
     // Seal, then read what was logged since the baseline.
