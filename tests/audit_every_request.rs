@@ -519,6 +519,28 @@ fn every_request_is_one_audit_event_and_hostile_statements_leave_the_server_up()
         missing.is_empty() && extra.is_empty(),
         "missing: {missing:#?}\nextra: {extra:#?}"
     );
+    // Every answer names its event: the header's ticket is in the chain once, with the route.
+    let r = f
+        .client
+        .get(format!("{}/v1/nope?x=1", f.server.url))
+        .send()
+        .expect("answer");
+    assert_eq!(r.status(), 401);
+    let ticket = r
+        .headers()
+        .get("x-iris-request")
+        .and_then(|v| v.to_str().ok())
+        .expect("x-iris-request header")
+        .to_owned();
+    f.seal();
+    let rows = f.admin_sql(&format!(
+        "SELECT application, actor_id, result, subject_id FROM audit WHERE ticket = '{ticket}'"
+    ));
+    assert_eq!(rows.len(), 1, "{rows:?}");
+    assert_eq!(rows[0]["application"], "GET /v1/nope", "{rows:?}");
+    assert_eq!(rows[0]["actor_id"], "unauthenticated", "{rows:?}");
+    assert_eq!(rows[0]["result"], "nok", "{rows:?}");
+    assert_eq!(rows[0]["subject_id"], "/v1/nope?x=1", "{rows:?}");
     // Refusals and failures carry their reason; no event lacks a route.
     let rows = f.admin_sql(&format!(
         "SELECT count(*) AS n FROM audit WHERE CAST(ts AS BIGINT) >= {since} \

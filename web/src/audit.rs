@@ -53,11 +53,13 @@ pub struct AuditRecord<'a> {
     pub outcome: Result<Option<usize>, String>,
 }
 
-/// Appends the record to the write-ahead log (sealed with the next seal) and returns once durable.
-pub async fn log(committer: &Committer, record: AuditRecord<'_>) -> Result<(), ApiError> {
+/// Appends the record to the write-ahead log (sealed with the next seal) and returns once durable,
+/// with the event's ticket (the request id).
+pub async fn log(committer: &Committer, record: AuditRecord<'_>) -> Result<String, ApiError> {
     let now = chrono::Utc::now().timestamp_micros();
     let mut nonce = [0u8; 4];
     getrandom::fill(&mut nonce).map_err(|e| ApiError::unavailable(e.to_string()))?;
+    let ticket = format!("iris-{now}-{}", hex::encode(nonce));
     let (subject_id, subject_kind) = subject(&record.search);
     let (actor_id, role) = match record.actor {
         Actor::Principal(p) => (p.id.clone(), p.role.as_str().to_owned()),
@@ -75,7 +77,7 @@ pub async fn log(committer: &Committer, record: AuditRecord<'_>) -> Result<(), A
         actor_role: Some(role),
         subject_id,
         subject_kind,
-        ticket: format!("iris-{now}-{}", hex::encode(nonce)),
+        ticket: ticket.clone(),
         message_type: format!("iris.{}", record.kind),
         application: record.route,
         operation: record.operation,
@@ -104,7 +106,7 @@ pub async fn log(committer: &Committer, record: AuditRecord<'_>) -> Result<(), A
         .commit(batch)
         .await
         .map_err(|e| ApiError::unavailable(format!("the request could not be logged: {e}")))?;
-    Ok(())
+    Ok(ticket)
 }
 
 /// A searched number keeps its kind (so it can be traced like any subject); anything else is kept as

@@ -12,7 +12,7 @@ use crate::audit::{self, Actor, AuditRecord};
 use crate::error::{ApiError, ErrorNote};
 use crate::server::AppState;
 use axum::extract::{MatchedPath, Request as HttpRequest, State};
-use axum::http::{HeaderMap, Method, StatusCode};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use futures::FutureExt;
@@ -54,6 +54,9 @@ const ROUTE_KINDS: &[(&str, &str)] = &[
     ("/v1/reports/{name}", "report"),
     ("/v1/seal", "seal"),
 ];
+
+/// The answer's header naming its audit event (the event's `ticket`), to tie a complaint to the log.
+pub const REQUEST_ID_HEADER: &str = "x-iris-request";
 
 /// Longest part of an unknown path or query string kept in the event.
 const MAX_PATH_CHARS: usize = 300;
@@ -190,8 +193,12 @@ async fn handle(state: Arc<AppState>, mut req: HttpRequest, next: Next) -> Respo
             .into_response();
     };
     match audit::log(committer, record).await {
-        Ok(()) => {
+        Ok(ticket) => {
             state.sealer_wakeup.notify_one();
+            let mut response = response;
+            if let Ok(v) = HeaderValue::from_str(&ticket) {
+                response.headers_mut().insert(REQUEST_ID_HEADER, v);
+            }
             response
         }
         Err(e) => {

@@ -249,7 +249,7 @@ async fn log_policy_change(state: &AppState, change: &iris_access::FileChange) {
         outcome: Ok(Some(0)),
     };
     match audit::log(committer, record).await {
-        Ok(()) => tracing::info!("access file changed: {} (logged)", change.file),
+        Ok(_) => tracing::info!("access file changed: {} (logged)", change.file),
         Err(e) => tracing::error!("access file change not logged: {}", e.message),
     }
 }
