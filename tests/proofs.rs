@@ -536,3 +536,363 @@ fn verify_checks_a_note_checkpoint_kept_elsewhere() {
         stdout(&o)
     );
 }
+
+/// A witness process on a loopback port, killed when dropped.
+struct WitnessProc {
+    child: std::process::Child,
+    url: String,
+    key: String,
+}
+
+impl WitnessProc {
+    fn start(dir: &Path, name: &str, log_key: &str) -> WitnessProc {
+        use std::io::BufRead;
+        let mut child = Command::new(env!("CARGO_BIN_EXE_iris"))
+            .args([
+                "witness",
+                "serve",
+                "--listen",
+                "127.0.0.1:0",
+                "--name",
+                name,
+            ])
+            .arg("--dir")
+            .arg(dir)
+            .args(["--log", log_key])
+            .env("IRIS_LOG", "warn")
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .expect("witness starts");
+        let out = child.stdout.take().expect("stdout");
+        let mut lines = std::io::BufReader::new(out).lines();
+        let mut key = String::new();
+        let url = loop {
+            let line = lines.next().expect("witness printed").expect("line");
+            if let Some(k) = line.strip_prefix("witness key: ") {
+                key = k.trim().to_owned();
+            }
+            if let Some(u) = line.strip_prefix("witness listening on ") {
+                break u.trim().to_owned();
+            }
+        };
+        std::thread::spawn(move || for _ in lines {});
+        WitnessProc { child, url, key }
+    }
+}
+
+impl Drop for WitnessProc {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[test]
+fn witnesses_on_loopback_cosign_growth_and_refuse_rollback_and_forks() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let data = tmp.path().join("data");
+    let p = |name: &str| tmp.path().join(name).to_str().expect("utf-8").to_owned();
+    ok(iris(&data, &["keygen", "--id", "k1"]), "keygen");
+    ok(
+        iris(
+            &data,
+            &["import", "--format", "jsonl", "data-samples/events.jsonl"],
+        ),
+        "import",
+    );
+    let vkey = stdout(&ok(
+        iris(&data, &["checkpoint", "--format", "vkey"]),
+        "vkey",
+    ));
+    let vkey = vkey.trim().to_owned();
+    let w1 = WitnessProc::start(&tmp.path().join("w1"), "w1.test", &vkey);
+    let w2 = WitnessProc::start(&tmp.path().join("w2"), "w2.test", &vkey);
+    // A witness that knows another key for this origin: it refuses (403).
+    let other = tmp.path().join("other");
+    ok(iris(&other, &["keygen", "--id", "k1"]), "keygen");
+    let other_key = stdout(&ok(
+        iris(&other, &["checkpoint", "--format", "vkey"]),
+        "vkey",
+    ));
+    let w3 = WitnessProc::start(&tmp.path().join("w3"), "w3.test", other_key.trim());
+
+    copy_dir(&data, &tmp.path().join("rolled-back"));
+    let resigned = tmp.path().join("resigned");
+    copy_dir(&data, &resigned);
+
+    // The log grows, then is cosigned by w1 and w2.
+    ok(
+        iris(
+            &data,
+            &["checkpoint", "--format", "note", "--out", &p("n1.note")],
+        ),
+        "n1",
+    );
+    ok(
+        iris(
+            &data,
+            &[
+                "witness",
+                "add",
+                "--checkpoint",
+                &p("n1.note"),
+                "--witness",
+                &w1.url,
+                "--out",
+                &p("c1.note"),
+            ],
+        ),
+        "w1 cosigns n1",
+    );
+    ok(
+        iris(
+            &data,
+            &[
+                "import",
+                "--format",
+                "portal-csv",
+                "data-samples/portal-export.csv",
+            ],
+        ),
+        "import more",
+    );
+    ok(
+        iris(
+            &data,
+            &["checkpoint", "--format", "note", "--out", &p("n2.note")],
+        ),
+        "n2",
+    );
+    // w1 knew n1 (409, then a consistency proof from there); w2 knew nothing.
+    ok(
+        iris(
+            &data,
+            &[
+                "witness",
+                "add",
+                "--checkpoint",
+                &p("n2.note"),
+                "--witness",
+                &w1.url,
+                "--witness",
+                &w2.url,
+                "--out",
+                &p("c2.note"),
+            ],
+        ),
+        "w1 and w2 cosign n2",
+    );
+    let cosigned = std::fs::read_to_string(p("c2.note")).expect("cosigned");
+    assert_eq!(cosigned.matches("\u{2014} ").count(), 3, "{cosigned}");
+
+    // A proof against the cosigned checkpoint: 2 of 2 witnesses.
+    ok(
+        iris(
+            &data,
+            &[
+                "prove",
+                "--event",
+                "unemployment:1",
+                "--checkpoint",
+                &p("c2.note"),
+                "--out",
+                &p("proof.json"),
+            ],
+        ),
+        "prove",
+    );
+    let out = stdout(&ok(
+        iris(
+            &data,
+            &[
+                "verify-proof",
+                &p("proof.json"),
+                "--key",
+                &vkey,
+                "--witness",
+                &w1.key,
+                "--witness",
+                &w2.key,
+            ],
+        ),
+        "witnessed proof",
+    ));
+    assert!(out.contains("WITNESSED by w1.test, w2.test"), "{out}");
+    // Without their cosignatures (a fresh checkpoint): refused when witnesses are required.
+    ok(
+        iris(
+            &data,
+            &[
+                "prove",
+                "--event",
+                "unemployment:1",
+                "--out",
+                &p("bare.json"),
+            ],
+        ),
+        "prove bare",
+    );
+    let o = iris(
+        &data,
+        &[
+            "verify-proof",
+            &p("bare.json"),
+            "--key",
+            &vkey,
+            "--witness",
+            &w1.key,
+            "--quorum",
+            "1",
+        ],
+    );
+    assert_eq!(code(&o), 1, "{}", stdout(&o));
+
+    // The refusing witness (403): `witness add` fails (2) but keeps the others' cosignatures; quorum 2 of 3.
+    ok(
+        iris(
+            &data,
+            &["checkpoint", "--format", "note", "--out", &p("n2b.note")],
+        ),
+        "n2b",
+    );
+    let o = iris(
+        &data,
+        &[
+            "witness",
+            "add",
+            "--checkpoint",
+            &p("n2b.note"),
+            "--witness",
+            &w3.url,
+            "--witness",
+            &w2.url,
+            "--out",
+            &p("c2b.note"),
+        ],
+    );
+    assert_eq!(code(&o), 2, "w3 refuses");
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("refused (403)"),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    ok(
+        iris(
+            &data,
+            &[
+                "prove",
+                "--event",
+                "unemployment:1",
+                "--checkpoint",
+                &p("c2b.note"),
+                "--out",
+                &p("p2b.json"),
+            ],
+        ),
+        "prove c2b",
+    );
+    let keys = [
+        "--witness",
+        w1.key.as_str(),
+        "--witness",
+        w2.key.as_str(),
+        "--witness",
+        w3.key.as_str(),
+    ];
+    let p2b = p("p2b.json");
+    let mut args = vec!["verify-proof", &p2b, "--key", &vkey, "--quorum", "2"];
+    args.extend(keys);
+    let o = iris(&data, &args);
+    assert_eq!(
+        code(&o),
+        1,
+        "one cosignature of three, two required: {}",
+        stdout(&o)
+    );
+    let mut args = vec!["verify-proof", &p2b, "--key", &vkey, "--quorum", "1"];
+    args.extend(keys);
+    ok(iris(&data, &args), "quorum 1");
+
+    // Rolled back: the witness has cosigned a longer log and refuses the shorter one.
+    let rb = tmp.path().join("rolled-back");
+    ok(
+        iris(
+            &rb,
+            &["checkpoint", "--format", "note", "--out", &p("rb.note")],
+        ),
+        "rb note",
+    );
+    let o = iris(
+        &rb,
+        &[
+            "witness",
+            "add",
+            "--checkpoint",
+            &p("rb.note"),
+            "--witness",
+            &w1.url,
+        ],
+    );
+    assert_eq!(code(&o), 2, "rollback refused");
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("rolled back or stale"),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+
+    // Re-signed with the genuine key after an altered record (a fork of n1's size): refused (422).
+    for d in ["store", "wal", "proofs"] {
+        let _ = std::fs::remove_dir_all(resigned.join(d));
+    }
+    let src = std::fs::read_to_string(support::repo().join("data-samples/events.jsonl"))
+        .expect("samples")
+        .replacen("\"result\":\"ok\"", "\"result\":\"nok\"", 1);
+    std::fs::write(p("altered.jsonl"), src).expect("write");
+    ok(
+        iris(
+            &resigned,
+            &["import", "--format", "jsonl", &p("altered.jsonl")],
+        ),
+        "forge",
+    );
+    ok(
+        iris(
+            &resigned,
+            &["checkpoint", "--format", "note", "--out", &p("forged.note")],
+        ),
+        "forged note",
+    );
+    let w4 = WitnessProc::start(&tmp.path().join("w1-copy"), "w4.test", &vkey);
+    // w4 first cosigns the genuine n1, then is offered the fork of the same size.
+    ok(
+        iris(
+            &data,
+            &[
+                "witness",
+                "add",
+                "--checkpoint",
+                &p("n1.note"),
+                "--witness",
+                &w4.url,
+            ],
+        ),
+        "w4 cosigns n1",
+    );
+    let o = iris(
+        &resigned,
+        &[
+            "witness",
+            "add",
+            "--checkpoint",
+            &p("forged.note"),
+            "--witness",
+            &w4.url,
+        ],
+    );
+    assert_eq!(code(&o), 2, "fork refused");
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("refused (422)"),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+}

@@ -4,6 +4,7 @@
 //! - [`leaf`]: the canonical leaf of an event and of a seal.
 //! - [`note`]: C2SP signed notes and `tlog-checkpoint` bodies (Ed25519).
 //! - [`bundle`]: the self-contained inclusion proof of events, checked offline.
+//! - [`witness`]: a C2SP tlog-witness and cosignatures.
 //! - [`log`]: the trees of a store — one per event file, one over the seals — checkpoints and proofs.
 
 pub mod bundle;
@@ -11,6 +12,7 @@ pub mod leaf;
 pub mod log;
 pub mod merkle;
 pub mod note;
+pub mod witness;
 
 /// Why a proof, a note or a checkpoint does not hold, or could not be made.
 #[derive(Debug, thiserror::Error)]

@@ -115,7 +115,10 @@ impl NoteVerifier {
             .filter(|s| s.name == self.name && s.key_hash == hash)
         {
             seen = true;
-            let sig = Signature::from_bytes(&s.signature);
+            let Ok(sig) = <[u8; 64]>::try_from(s.signature.as_slice()) else {
+                continue;
+            };
+            let sig = Signature::from_bytes(&sig);
             if key.verify_strict(note.text.as_bytes(), &sig).is_ok() {
                 return Ok(&note.text);
             }
@@ -135,8 +138,9 @@ pub struct NoteSignature {
     pub name: String,
     /// The signer's key hash.
     pub key_hash: [u8; 4],
-    /// The Ed25519 signature over the note's text.
-    pub signature: [u8; 64],
+    /// What follows the key hash: an Ed25519 signature over the note's text (64 bytes), or for a
+    /// witness cosignature (`cosignature/v1`) a timestamp (8 bytes) and the signature.
+    pub signature: Vec<u8>,
 }
 
 /// A signed note, parsed (signatures not yet checked).
@@ -169,7 +173,7 @@ impl Note {
             signatures: vec![NoteSignature {
                 name: name.to_owned(),
                 key_hash: v.key_hash(),
-                signature,
+                signature: signature.to_vec(),
             }],
         })
     }
@@ -211,13 +215,13 @@ impl Note {
             let raw = B64
                 .decode(b64)
                 .map_err(|e| bad(format!("signature: {e}")))?;
-            if raw.len() != 68 {
-                return Err(bad("an Ed25519 note signature is 4 + 64 bytes"));
+            if raw.len() < 5 {
+                return Err(bad("a note signature is a key hash and a signature"));
             }
             signatures.push(NoteSignature {
                 name: name.to_owned(),
                 key_hash: raw[..4].try_into().map_err(|_| bad("key hash"))?,
-                signature: raw[4..].try_into().map_err(|_| bad("signature"))?,
+                signature: raw[4..].to_vec(),
             });
         }
         if signatures.is_empty() {

@@ -55,6 +55,13 @@ pub struct VerifyProofArgs {
     /// or a file holding either.
     #[arg(long)]
     key: String,
+    /// A witness's key `NAME+HASH+KEY` (from `iris witness serve`; repeatable): the checkpoint must
+    /// carry its cosignature, for at least `--quorum` of them.
+    #[arg(long = "witness")]
+    witnesses: Vec<String>,
+    /// How many of the `--witness` keys must have cosigned (default: all of them).
+    #[arg(long)]
+    quorum: Option<usize>,
 }
 
 /// Arguments of `iris consistency`.
@@ -203,7 +210,26 @@ pub fn verify_proof(args: VerifyProofArgs) -> i32 {
             return 2;
         }
     };
-    match Bundle::parse(&bytes).and_then(|b| b.verify(&key)) {
+    let checked = Bundle::parse(&bytes).and_then(|b| {
+        let v = b.verify(&key)?;
+        if !args.witnesses.is_empty() {
+            let ws = args
+                .witnesses
+                .iter()
+                .map(|w| {
+                    iris_proof::witness::CosignatureVerifier::parse(
+                        &key_text(w).unwrap_or_default(),
+                    )
+                })
+                .collect::<Result<Vec<_>, _>>()?;
+            let note = iris_proof::note::Note::parse(&b.checkpoint)?;
+            let signed =
+                iris_proof::witness::check_quorum(&note, &ws, args.quorum.unwrap_or(ws.len()))?;
+            println!("WITNESSED by {}", signed.join(", "));
+        }
+        Ok(v)
+    });
+    match checked {
         Ok(v) => {
             for (e, n) in &v.events {
                 println!(
