@@ -896,3 +896,42 @@ fn witnesses_on_loopback_cosign_growth_and_refuse_rollback_and_forks() {
         String::from_utf8_lossy(&o.stderr)
     );
 }
+
+#[test]
+fn compaction_remembers_the_heads_of_the_files_it_deletes() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let data = tmp.path().join("data");
+    ok(iris(&data, &["keygen", "--id", "k1"]), "keygen");
+    ok(
+        iris(
+            &data,
+            &["import", "--format", "jsonl", "data-samples/events.jsonl"],
+        ),
+        "import",
+    );
+    // No checkpoint before: the compaction itself computes the heads of the daily files.
+    ok(iris(&data, &["compact", "--month", "2025-03"]), "compact");
+    let cache: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(data.join("proofs/roots.json")).expect("cache"))
+            .expect("json");
+    let seals = cache["seals"].as_object().expect("seals");
+    let with_head = seals
+        .values()
+        .filter(|e| e["roots"].as_array().is_some_and(|r| r.len() == 1))
+        .count();
+    assert!(with_head > 200, "daily seals keep their heads: {with_head}");
+    // The event, now in the compacted file, is still proven.
+    ok(
+        iris(
+            &data,
+            &[
+                "prove",
+                "--event",
+                "unemployment:1",
+                "--out",
+                &tmp.path().join("p.json").to_string_lossy(),
+            ],
+        ),
+        "prove after compaction",
+    );
+}

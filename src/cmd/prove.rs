@@ -436,3 +436,10 @@ pub async fn note_findings(
     }
     Ok(Vec::new())
 }
+
+/// Computes and remembers the Merkle heads of every sealed file not yet in the cache (before a
+/// compaction deletes daily files whose heads could then never be computed again).
+pub async fn remember_heads(dir: &DataDir) -> anyhow::Result<()> {
+    LogTree::build(&dir.store()?, &cache_path(&dir.root)).await?;
+    Ok(())
+}
