@@ -22,6 +22,9 @@ use std::ops::ControlFlow;
 /// Stack of the thread that parses and walks a statement.
 pub const GUARD_STACK_BYTES: usize = 256 << 20;
 
+/// Statements checked at once (the others wait their turn; a check takes about a millisecond).
+pub const GUARD_THREADS: usize = 16;
+
 /// Bounds on a statement's text and shape.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct StatementLimits {
@@ -101,6 +104,13 @@ pub async fn check(
             max: limits.max_bytes,
         });
     }
+    // At most this many guard threads at once: each reserves a large (virtual) stack.
+    static TURNS: std::sync::LazyLock<tokio::sync::Semaphore> =
+        std::sync::LazyLock::new(|| tokio::sync::Semaphore::new(GUARD_THREADS));
+    let _turn = TURNS
+        .acquire()
+        .await
+        .map_err(|e| StatementError::Internal(e.to_string()))?;
     let sql = sql.to_owned();
     let limits = limits.clone();
     let (tx, rx) = tokio::sync::oneshot::channel();

@@ -50,6 +50,7 @@ const ROUTE_KINDS: &[(&str, &str)] = &[
     ("/v1/me", "me"),
     ("/v1/me/consultations", "me"),
     ("/v1/research/sql", "research"),
+    ("/v1/research/budget", "research"),
     ("/v1/reports", "report"),
     ("/v1/reports/{name}", "report"),
     ("/v1/seal", "seal"),
