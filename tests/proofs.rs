@@ -800,6 +800,7 @@ fn witnesses_on_loopback_cosign_growth_and_refuse_rollback_and_forks() {
         w3.key.as_str(),
     ];
     let p2b = p("p2b.json");
+    let p2b_note = p("c2b.note");
     let mut args = vec!["verify-proof", &p2b, "--key", &vkey, "--quorum", "2"];
     args.extend(keys);
     let o = iris(&data, &args);
@@ -812,6 +813,33 @@ fn witnesses_on_loopback_cosign_growth_and_refuse_rollback_and_forks() {
     let mut args = vec!["verify-proof", &p2b, "--key", &vkey, "--quorum", "1"];
     args.extend(keys);
     ok(iris(&data, &args), "quorum 1");
+
+    // `verify --checkpoint` with witnesses: 2 of 2 holds; 1 of 3 where 2 are required is named.
+    let o = ok(
+        iris(
+            &data,
+            &[
+                "verify",
+                "--checkpoint",
+                &p("c2.note"),
+                "--witness",
+                &w1.key,
+                "--witness",
+                &w2.key,
+            ],
+        ),
+        "verify with witnesses",
+    );
+    assert!(stdout(&o).contains("OK:"), "{}", stdout(&o));
+    let mut args = vec!["verify", "--checkpoint", p2b_note.as_str(), "--quorum", "2"];
+    args.extend(keys);
+    let o = iris(&data, &args);
+    assert_eq!(code(&o), 1, "{}", stdout(&o));
+    assert!(
+        stdout(&o).contains("BAD-SIGNATURE checkpoint") && stdout(&o).contains("2 required"),
+        "{}",
+        stdout(&o)
+    );
 
     // Rolled back: the witness has cosigned a longer log and refuses the shorter one.
     let rb = tmp.path().join("rolled-back");

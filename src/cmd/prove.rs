@@ -390,6 +390,8 @@ pub async fn note_findings(
     dir: &DataDir,
     ring: &iris_store::keys::Keyring,
     path: &Path,
+    witnesses: &[String],
+    quorum: Option<usize>,
 ) -> anyhow::Result<Vec<iris_store::verify::Finding>> {
     use iris_store::verify::{Finding, FindingKind};
     let finding = |kind, detail: String| Finding {
@@ -402,39 +404,55 @@ pub async fn note_findings(
         Ok(cp) => cp,
         Err(why) => return Ok(vec![finding(FindingKind::BadSignature, why)]),
     };
+    let mut findings = Vec::new();
+    if !witnesses.is_empty() {
+        let ws = witnesses
+            .iter()
+            .map(|w| {
+                iris_proof::witness::CosignatureVerifier::parse(&key_text(w)?)
+                    .map_err(anyhow::Error::from)
+            })
+            .collect::<anyhow::Result<Vec<_>>>()?;
+        if let Err(e) = iris_proof::witness::check_quorum(&cp.note, &ws, quorum.unwrap_or(ws.len()))
+        {
+            findings.push(finding(FindingKind::BadSignature, e.to_string()));
+        }
+    }
     let tree = match LogTree::build(&dir.store()?, &cache_path(&dir.root)).await {
         Ok(t) => t,
         Err(e) => {
-            return Ok(vec![finding(
+            findings.push(finding(
                 FindingKind::Unreadable,
                 format!("the log's tree cannot be built: {e}"),
-            )]);
+            ));
+            return Ok(findings);
         }
     };
     if cp.body.size > tree.size() {
-        return Ok(vec![finding(
+        findings.push(finding(
             FindingKind::Truncated,
             format!(
                 "the signed checkpoint covers {} seals, the chain holds {}",
                 cp.body.size,
                 tree.size()
             ),
-        )]);
+        ));
+        return Ok(findings);
     }
     let head = tree.root_at(tree.size()).unwrap_or_default();
     let proof = tree
         .consistency(cp.body.size, tree.size())
         .unwrap_or_default();
     if let Err(e) = verify_consistency(cp.body.size, &cp.body.root, tree.size(), &head, &proof) {
-        return Ok(vec![finding(
+        findings.push(finding(
             FindingKind::Diverged,
             format!(
                 "the log does not extend the signed checkpoint of {} seals: {e}",
                 cp.body.size
             ),
-        )]);
+        ));
     }
-    Ok(Vec::new())
+    Ok(findings)
 }
 
 /// Computes and remembers the Merkle heads of every sealed file not yet in the cache (before a
