@@ -963,3 +963,44 @@ fn compaction_remembers_the_heads_of_the_files_it_deletes() {
         "prove after compaction",
     );
 }
+
+#[test]
+fn the_server_pushes_checkpoints_to_its_witnesses() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let data = tmp.path().join("data");
+    ok(iris(&data, &["keygen", "--id", "k1"]), "keygen");
+    ok(
+        iris(
+            &data,
+            &["import", "--format", "jsonl", "data-samples/events.jsonl"],
+        ),
+        "import",
+    );
+    let vkey = stdout(&ok(
+        iris(&data, &["checkpoint", "--format", "vkey"]),
+        "vkey",
+    ));
+    let w = WitnessProc::start(&tmp.path().join("w"), "w.test", vkey.trim());
+    let _server = support::Server::start(&data, &["--witness", &w.url, "--witness-interval", "1"]);
+    let note = data.join("proofs/checkpoint.note");
+    let end = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while !note.exists() && std::time::Instant::now() < end {
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    let text = std::fs::read_to_string(&note).expect("a cosigned checkpoint was written");
+    assert!(text.contains("\u{2014} w.test "), "{text}");
+    let o = ok(
+        iris(
+            &data,
+            &[
+                "verify",
+                "--checkpoint",
+                &note.to_string_lossy(),
+                "--witness",
+                &w.key,
+            ],
+        ),
+        "verify the pushed checkpoint",
+    );
+    assert!(stdout(&o).contains("OK:"), "{}", stdout(&o));
+}

@@ -77,7 +77,30 @@ async fn add(
 ) -> anyhow::Result<()> {
     let text = std::fs::read_to_string(checkpoint)
         .with_context(|| format!("reading {}", checkpoint.display()))?;
-    let cp = SignedCheckpoint::parse(&text)?;
+    let (text, refused) = cosign(dir, &text, witnesses).await?;
+    match out {
+        Some(p) => std::fs::write(&p, &text).with_context(|| format!("writing {}", p.display()))?,
+        None => print!("{text}"),
+    }
+    if refused.is_empty() {
+        Ok(())
+    } else {
+        anyhow::bail!(
+            "{} witness(es) refused: {}",
+            refused.len(),
+            refused.join(", ")
+        )
+    }
+}
+
+/// Sends the signed checkpoint `text` of this store to each witness; returns the note with the
+/// cosignatures it got and the witnesses that refused.
+pub async fn cosign(
+    dir: &DataDir,
+    text: &str,
+    witnesses: &[String],
+) -> anyhow::Result<(String, Vec<String>)> {
+    let cp = SignedCheckpoint::parse(text)?;
     let tree = LogTree::build(&dir.store()?, &cache_path(&dir.root)).await?;
     tree.check_head(&cp)?;
     let client = reqwest::Client::new();
@@ -99,7 +122,7 @@ async fn add(
                 ));
                 break;
             };
-            let body = add_checkpoint_body(old, &proof, &text);
+            let body = add_checkpoint_body(old, &proof, text);
             let r = client
                 .post(&endpoint)
                 .body(body)
@@ -135,18 +158,50 @@ async fn add(
             }
         }
     }
-    let text = note.to_text();
-    match out {
-        Some(p) => std::fs::write(&p, &text).with_context(|| format!("writing {}", p.display()))?,
-        None => print!("{text}"),
-    }
-    if refused.is_empty() {
-        Ok(())
-    } else {
-        anyhow::bail!(
-            "{} witness(es) refused: {}",
-            refused.len(),
-            refused.join(", ")
-        )
+    Ok((note.to_text(), refused))
+}
+
+/// Where `iris serve --witness` keeps the last checkpoint its witnesses cosigned.
+pub fn cosigned_path(dir: &DataDir) -> PathBuf {
+    dir.root.join("proofs").join("checkpoint.note")
+}
+
+/// `iris serve --witness URL…`: every `interval`, when the log has grown, signs a checkpoint, has
+/// the witnesses cosign it and writes it to [`cosigned_path`]. Runs until the process ends.
+pub async fn push_loop(
+    dir: DataDir,
+    witnesses: Vec<String>,
+    origin: String,
+    interval: std::time::Duration,
+) {
+    let mut last_size = None;
+    loop {
+        let round = async {
+            let tree = LogTree::build(&dir.store()?, &cache_path(&dir.root)).await?;
+            if last_size == Some(tree.size()) {
+                return anyhow::Ok(None);
+            }
+            let note = tree.checkpoint(&origin, &dir.keys().active_signer()?)?;
+            let (cosigned, refused) = cosign(&dir, &note, &witnesses).await?;
+            let path = cosigned_path(&dir);
+            let tmp = path.with_extension("tmp");
+            std::fs::write(&tmp, &cosigned)?;
+            std::fs::rename(&tmp, &path)?;
+            Ok(Some((tree.size(), refused)))
+        };
+        match round.await {
+            Ok(Some((size, refused))) => {
+                last_size = Some(size);
+                if !refused.is_empty() {
+                    eprintln!(
+                        "warning: witness(es) refused the checkpoint: {}",
+                        refused.join(", ")
+                    );
+                }
+            }
+            Ok(None) => {}
+            Err(e) => eprintln!("warning: checkpoint not witnessed: {e:#}"),
+        }
+        tokio::time::sleep(interval).await;
     }
 }
