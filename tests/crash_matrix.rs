@@ -1,5 +1,5 @@
-//! A small crash matrix: `kill -9` at seeded random moments of HTTP ingest, bulk import, compaction and
-//! index rebuilding, each followed by recovery (`iris seal`) and a check that every acknowledged event is
+//! A small crash matrix: `kill -9` at seeded random moments of HTTP ingest, bulk import, compaction,
+//! index rebuilding, labour-market import and checkpoint, each followed by recovery (`iris seal`) and a check that every acknowledged event is
 //! stored exactly once and `verify` holds. `IRIS_CRASH_ROUNDS` (default 3 per phase) runs more — the long
 //! mode: `IRIS_CRASH_ROUNDS=250 cargo test --release --test crash_matrix -- --nocapture` runs ≥ 1,000.
 
@@ -231,6 +231,51 @@ fn kill_9_anywhere_loses_and_duplicates_nothing_acknowledged() {
         ok(iris(d, &["reindex"]), "reindex after a crash");
         verify_holds(d, "a reindex crash");
         assert_eq!(count(d, q), reference, "after a reindex crash");
+    }
+    // 5. Labour-market import killed at random moments: nothing half-sealed, verify holds.
+    let labour = d.join("labour");
+    let l = labour.to_string_lossy().into_owned();
+    ok(
+        iris(
+            d,
+            &[
+                "labour",
+                "gen",
+                "--persons",
+                "400",
+                "--seed",
+                "5",
+                "--quarters",
+                "4",
+                "--out",
+                &l,
+            ],
+        ),
+        "labour gen",
+    );
+    for _ in 0..rounds() {
+        killed += u64::from(kill_after(
+            spawn(d, &["labour", "import", &l]),
+            50 + rng.below(1500),
+        ));
+        worst = worst.max(recover(d));
+        runs += 1;
+        verify_holds(d, "a labour import crash");
+        assert_eq!(count(d, q), reference, "after a labour import crash");
+    }
+
+    // 6. Checkpoint killed: the chain is untouched, a later checkpoint verifies.
+    let cp = d.join("cp.json");
+    let c = cp.to_string_lossy().into_owned();
+    for _ in 0..rounds() {
+        killed += u64::from(kill_after(
+            spawn(d, &["checkpoint", "--out", &c]),
+            rng.below(30),
+        ));
+        runs += 1;
+        ok(iris(d, &["checkpoint", "--out", &c]), "checkpoint");
+        let o = iris(d, &["verify", "--checkpoint", &c]);
+        assert_eq!(o.status.code(), Some(0), "{}", stdout(&o));
     }
     eprintln!(
         "crash matrix: {runs} runs ({killed} killed mid-way), 0 acknowledged events lost or duplicated, verify held after each, slowest recovery {:.2}s",

@@ -553,10 +553,8 @@ impl SegmentScan {
 
 /// Reads one segment: its intact frames, its damaged ranges and its acknowledgement record.
 pub fn scan_segment(path: &Path) -> Result<SegmentScan, WalError> {
-    let mut buf = Vec::new();
-    File::open(path)
-        .and_then(|mut f| f.read_to_end(&mut buf))
-        .map_err(io(path))?;
+    // The acknowledgement record first: it is written after the bytes it covers are synced, so a log
+    // still being appended to (`verify` beside a running server) never looks shorter than acknowledged.
     let ack_path = ack_path_of(path);
     let ack = match fs::read(&ack_path) {
         Ok(rec) => match decode_ack(&rec) {
@@ -566,6 +564,10 @@ pub fn scan_segment(path: &Path) -> Result<SegmentScan, WalError> {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Acked::Missing,
         Err(e) => return Err(io(&ack_path)(e)),
     };
+    let mut buf = Vec::new();
+    File::open(path)
+        .and_then(|mut f| f.read_to_end(&mut buf))
+        .map_err(io(path))?;
     let legacy = ack == Acked::Missing && !buf.is_empty() && !buf.starts_with(&FRAME_MAGIC);
     let (decoded, acked) = if legacy {
         (decode_legacy(&buf), Acked::Legacy)

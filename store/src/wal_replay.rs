@@ -328,15 +328,27 @@ pub async fn verify_wal(
     wal_dir: &Path,
     loc: &crate::StoreLocation,
 ) -> Result<Vec<crate::verify::Finding>, StoreError> {
-    let segments: Vec<PathBuf> = wal::segments(wal_dir)?
-        .into_iter()
-        .map(|(_, p)| p)
-        .collect();
-    if segments.is_empty() {
+    if wal::segments(wal_dir)?.is_empty() {
         return Ok(Vec::new());
     }
     let sealed = crate::sealer::sealed_state(&crate::chain::read_chain(loc).await?);
-    Ok(check_segments(&segments, &sealed)?
+    // A running server may seal and delete a segment while it is read: list again then.
+    let mut tries = 0;
+    let damage = loop {
+        let segments: Vec<PathBuf> = wal::segments(wal_dir)?
+            .into_iter()
+            .map(|(_, p)| p)
+            .collect();
+        match check_segments(&segments, &sealed) {
+            Err(StoreError::Wal(wal::WalError::Io { source, .. }))
+                if source.kind() == std::io::ErrorKind::NotFound && tries < 3 =>
+            {
+                tries += 1;
+            }
+            other => break other?,
+        }
+    };
+    Ok(damage
         .into_iter()
         .map(|d| crate::verify::Finding {
             kind: crate::verify::FindingKind::WalDamaged,
