@@ -1004,3 +1004,56 @@ fn the_server_pushes_checkpoints_to_its_witnesses() {
     );
     assert!(stdout(&o).contains("OK:"), "{}", stdout(&o));
 }
+
+#[test]
+fn the_signing_secret_can_live_off_the_data_directory() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let data = tmp.path().join("data");
+    let secrets = tmp.path().join("secrets");
+    let s = secrets.to_str().expect("utf-8");
+    let env = [("IRIS_SECRET_DIR", s)];
+    ok(
+        support::iris_env(&data, &["keygen", "--id", "k1"], &env),
+        "keygen",
+    );
+    assert!(secrets.join("k1.secret").exists(), "the secret is outside");
+    let in_keys: Vec<_> = std::fs::read_dir(data.join("keys"))
+        .expect("keys")
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_name().to_string_lossy().ends_with(".secret"))
+        .collect();
+    assert!(
+        in_keys.is_empty(),
+        "no secret written into the data directory"
+    );
+    ok(
+        support::iris_env(
+            &data,
+            &["import", "--format", "jsonl", "data-samples/events.jsonl"],
+            &env,
+        ),
+        "import signs with the secret from outside",
+    );
+    ok(iris(&data, &["verify"]), "verify needs no secret");
+    // Without it: a clear error naming the variable.
+    let o = iris(&data, &["checkpoint", "--format", "note"]);
+    assert_eq!(code(&o), 2);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("IRIS_SECRET_DIR") && err.contains("missing"),
+        "{err}"
+    );
+    // Inside the data directory: refused.
+    let inside = data.join("my-secrets");
+    let o = support::iris_env(
+        &data,
+        &["keygen", "--id", "k2"],
+        &[("IRIS_SECRET_DIR", inside.to_str().expect("utf-8"))],
+    );
+    assert_eq!(code(&o), 2);
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("inside the data directory"),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+}

@@ -152,9 +152,30 @@ impl KeyDir {
         Keyring::load(&self.keyring_path())
     }
 
+    /// Where signing secrets live: `$IRIS_SECRET_DIR` if set (issue 16: a trust root off the data
+    /// directory; refused inside it), else this directory.
+    pub fn secret_dir(&self) -> Result<PathBuf, StoreError> {
+        let Some(dir) = std::env::var_os(SECRET_DIR_ENV).filter(|d| !d.is_empty()) else {
+            return Ok(self.dir.clone());
+        };
+        let dir = PathBuf::from(dir);
+        let data = self.dir.parent().unwrap_or(&self.dir);
+        let (abs_dir, abs_data) = (absolute(&dir), absolute(data));
+        if abs_dir.starts_with(&abs_data) {
+            return Err(StoreError::Other(format!(
+                "{SECRET_DIR_ENV}={} is inside the data directory {}: keep the signing secret elsewhere",
+                dir.display(),
+                data.display()
+            )));
+        }
+        Ok(dir)
+    }
+
     /// Makes a new key, trusts it from now on, and ends the validity of the previous active key.
     pub fn generate(&self, id: Option<String>) -> Result<KeyInfo, StoreError> {
         std::fs::create_dir_all(&self.dir).map_err(StoreError::io(&self.dir))?;
+        let secret_dir = self.secret_dir()?;
+        std::fs::create_dir_all(&secret_dir).map_err(StoreError::io(&secret_dir))?;
         let mut seed = [0u8; 32];
         getrandom::fill(&mut seed)
             .map_err(|e| StoreError::Other(format!("no randomness from the OS: {e}")))?;
@@ -179,7 +200,7 @@ impl KeyDir {
                 reason: "a key with this id exists already".into(),
             });
         }
-        let secret = self.dir.join(format!("{id}.secret"));
+        let secret = secret_dir.join(format!("{id}.secret"));
         write_secret(&secret, hex::encode(seed).as_bytes())?;
         for k in ring.keys.iter_mut().filter(|k| k.valid_until.is_none()) {
             k.valid_until = Some(now);
@@ -200,8 +221,20 @@ impl KeyDir {
             .rev()
             .find(|k| k.valid_at(now))
             .ok_or(StoreError::NoSigningKey)?;
-        let path = self.dir.join(format!("{}.secret", info.id));
-        let text = std::fs::read_to_string(&path).map_err(StoreError::io(&path))?;
+        let path = self.secret_dir()?.join(format!("{}.secret", info.id));
+        let text = std::fs::read_to_string(&path).map_err(|e| {
+            if e.kind() == std::io::ErrorKind::NotFound {
+                StoreError::Key {
+                    id: info.id.clone(),
+                    reason: format!(
+                        "its secret {} is missing (set {SECRET_DIR_ENV} to the directory that holds it)",
+                        path.display()
+                    ),
+                }
+            } else {
+                StoreError::io(&path)(e)
+            }
+        })?;
         let bad = |reason: &str| StoreError::Key {
             id: info.id.clone(),
             reason: reason.into(),
@@ -216,6 +249,14 @@ impl KeyDir {
         }
         Ok(signer)
     }
+}
+
+/// The environment variable naming the directory of signing secrets, outside the data directory.
+pub const SECRET_DIR_ENV: &str = "IRIS_SECRET_DIR";
+
+/// `path` made absolute against the working directory (without touching the file system).
+fn absolute(path: &Path) -> PathBuf {
+    std::path::absolute(path).unwrap_or_else(|_| path.to_owned())
 }
 
 /// Writes a file through a temporary name and a rename, so readers never see half of it.
