@@ -136,7 +136,7 @@ enum Command {
     /// Run the HTTP server.
     Serve(cmd::serve::ServeArgs),
     /// Salvage a damaged write-ahead log: seal every intact frame, record and print what was lost.
-    Recover,
+    Recover(cmd::recover::RecoverArgs),
     /// Sources' sequence numbers: reset a source's next expected number (sealed), list high-water marks.
     #[command(subcommand)]
     Source(cmd::recover::SourceCommand),

@@ -259,3 +259,81 @@ fn with_a_mirror_on_another_device_a_damaged_segment_loses_nothing() {
     let o = iris(dir.path(), &["verify"]);
     assert_eq!(o.status.code(), Some(0), "{}", stdout(&o));
 }
+
+/// Offsets of the frames of a segment (`[magic][len u32][crc u32][payload]`, walked from the start).
+fn frame_offsets(bytes: &[u8]) -> Vec<usize> {
+    let mut out = Vec::new();
+    let mut at = 0usize;
+    while at + 12 <= bytes.len() && &bytes[at..at + 4] == b"IWF1" {
+        out.push(at);
+        let len = u32::from_le_bytes([bytes[at + 4], bytes[at + 5], bytes[at + 6], bytes[at + 7]]);
+        at += 12 + len as usize;
+    }
+    out
+}
+
+#[test]
+fn a_segment_cut_at_a_frame_boundary_or_to_nothing_names_its_lost_end() {
+    for cut in ["4th-from-last frame", "0 bytes"] {
+        let dir = acknowledged_then_killed(10);
+        let seg = data_segment(dir.path());
+        let bytes = std::fs::read(&seg).expect("segment");
+        let frames = frame_offsets(&bytes);
+        assert!(frames.len() >= 8, "{} frames", frames.len());
+        let at = if cut == "0 bytes" {
+            0
+        } else {
+            frames[frames.len() - 4]
+        };
+        std::fs::write(&seg, &bytes[..at]).expect("cut");
+        let err = serve_refuses(dir.path());
+        assert!(err.contains("at risk: source `c`"), "{cut}: {err}");
+        let o = ok(iris(dir.path(), &["recover"]), "recover");
+        let report = stdout(&o);
+        let lost_c = lost_numbers(&report, "c");
+        let row = count(dir.path(), "SELECT count(*) FROM events WHERE source = 'c'");
+        assert!(lost_c >= 500, "{cut}: the lost end is named:\n{report}");
+        assert_eq!(row[0] + lost_c, 5_000, "{cut}: {report}");
+        assert!(
+            report.contains(&format!("source `c` source_seq {}–5000", row[0] + 1)),
+            "{cut}: {report}"
+        );
+        eprintln!("cut at {cut}: {} stored, {lost_c} named lost", row[0]);
+        let o = iris(dir.path(), &["verify"]);
+        let v = stdout(&o);
+        assert_eq!(o.status.code(), Some(1), "{v}");
+        support::assert_finding(&v, "LOST", "source c");
+        assert!(!v.contains("SEQ-GAP"), "{v}");
+    }
+}
+
+#[test]
+fn a_loss_that_cannot_be_named_needs_the_operators_word_and_stays_lost_in_verify() {
+    let dir = acknowledged_then_killed(4);
+    let seg = data_segment(dir.path());
+    let name = seg
+        .file_name()
+        .expect("name")
+        .to_string_lossy()
+        .into_owned();
+    std::fs::write(&seg, b"").expect("cut");
+    std::fs::write(seg.with_extension("ack"), b"IWA2 garbage").expect("damage the record");
+    let err = serve_refuses(dir.path());
+    assert!(err.contains(&name), "{err}");
+    let o = iris(dir.path(), &["verify"]);
+    assert_eq!(o.status.code(), Some(1), "{}", stdout(&o));
+    support::assert_finding(&stdout(&o), "WAL-DAMAGED", &name);
+    let o = iris(dir.path(), &["recover"]);
+    assert_ne!(o.status.code(), Some(0), "recover must not finish silently");
+    let err = String::from_utf8_lossy(&o.stderr).into_owned();
+    assert!(err.contains("--accept-unidentified-loss"), "{err}");
+    let o = ok(
+        iris(dir.path(), &["recover", "--accept-unidentified-loss"]),
+        "recover",
+    );
+    assert!(stdout(&o).contains("UNIDENTIFIED"), "{}", stdout(&o));
+    let o = iris(dir.path(), &["verify"]);
+    let v = stdout(&o);
+    assert_eq!(o.status.code(), Some(1), "{v}");
+    support::assert_finding(&v, "LOST", &name);
+}

@@ -211,7 +211,17 @@ fn run(mut wal: Wal, mut seq: Sequencer, rx: mpsc::Receiver<Command>, pending: A
 fn append(wal: &mut Wal, seq: &mut Sequencer, batch: Batch) -> Result<BatchOutcome, CommitError> {
     let (record, outcome) = admit_batch(seq, batch);
     if !record.events.is_empty() || !record.rejections.is_empty() {
-        wal.append(&serde_json::to_vec(&record)?)?;
+        let numbers = record
+            .events
+            .iter()
+            .map(|e| (e.source.as_str(), e.source_seq))
+            .chain(
+                record
+                    .rejections
+                    .iter()
+                    .filter_map(|r| Some((r.source.as_deref()?, r.source_seq?))),
+            );
+        wal.append_numbered(&serde_json::to_vec(&record)?, numbers)?;
     }
     Ok(outcome)
 }

@@ -5,8 +5,12 @@
 //! (resynchronisation): one bad frame never hides the frames after it.
 //!
 //! Beside each segment, `wal-NNNNNNNNNN.ack` records how far the segment is acknowledged:
-//! `[magic "IWA1"][acked bytes u64 LE][acked frames u64 LE][crc32 u32 LE]`, rewritten and synced after
-//! every sync of the segment and before any acknowledgement is sent. On recovery:
+//! `[magic "IWA2"][acked bytes u64][acked frames u64][sources u16]` then per source
+//! `[name length u8][name][highest acknowledged source_seq u64][acknowledged numbers u64]` and
+//! `[crc32 u32]` (little-endian), rewritten and synced after every sync of the segment and before any
+//! acknowledgement is sent. The per-source high-water marks let recovery name exactly what a cut-off
+//! end of a segment held (no intact frame after the damage is needed). Records of the first format
+//! (`IWA1`, 24 bytes, no sources) are still read. On recovery:
 //! - bytes after the acknowledged end that do not form intact frames are a *torn tail* (never
 //!   acknowledged) and may be dropped;
 //! - a damaged frame before the acknowledged end, a segment shorter than it, or damage in a segment whose
@@ -51,8 +55,35 @@ pub const MAX_RECORD: usize = 1 << 30;
 pub const FRAME_MAGIC: [u8; 4] = *b"IWF1";
 /// Bytes of a frame header: magic, length, CRC.
 pub const FRAME_HEADER: usize = 12;
-const ACK_MAGIC: [u8; 4] = *b"IWA1";
-const ACK_LEN: usize = 24;
+const ACK_MAGIC_V1: [u8; 4] = *b"IWA1";
+const ACK_LEN_V1: usize = 24;
+const ACK_MAGIC: [u8; 4] = *b"IWA2";
+
+/// What a segment's acknowledgement record says about one source: the numbers it acknowledged in the
+/// segment (events and numbered rejections).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct AckedSource {
+    /// The source code.
+    pub source: String,
+    /// Highest `source_seq` acknowledged in the segment.
+    pub highest: u64,
+    /// How many numbers of the source were acknowledged in the segment.
+    pub count: u64,
+}
+
+/// A decoded acknowledgement record.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct AckRecord {
+    /// Bytes acknowledged from the start of the segment.
+    pub bytes: u64,
+    /// Frames in those bytes.
+    pub frames: u64,
+    /// Per source, what was acknowledged (`None` for a record of the first format, which had none).
+    pub sources: Option<Vec<AckedSource>>,
+}
+
+/// Per-source numbers appended to the current segment: `source -> (highest, count)`.
+type SourceMarks = std::collections::BTreeMap<String, (u64, u64)>;
 
 /// The log being appended to.
 pub struct Wal {
@@ -64,6 +95,8 @@ pub struct Wal {
     ack: File,
     bytes: u64,
     frames: u64,
+    /// Per source, the numbers appended to this segment (recorded in its acknowledgement record).
+    marks: SourceMarks,
     /// The second copy, if any.
     mirror: Option<Box<Wal>>,
     /// Tests: fail this many syncs.
@@ -107,6 +140,7 @@ impl Wal {
             ack: seg.ack,
             bytes: 0,
             frames: 0,
+            marks: SourceMarks::new(),
             mirror: None,
             #[cfg(test)]
             fail_syncs: 0,
@@ -115,7 +149,22 @@ impl Wal {
 
     /// Appends one record (not yet durable: call [`Wal::sync`]).
     pub fn append(&mut self, payload: &[u8]) -> Result<(), WalError> {
+        self.append_numbered(payload, std::iter::empty())
+    }
+
+    /// Appends one record holding the `(source, source_seq)` numbers given: once synced, the segment's
+    /// acknowledgement record carries each source's highest number and count, so a lost end of the
+    /// segment can be named.
+    pub fn append_numbered<'a>(
+        &mut self,
+        payload: &[u8],
+        numbers: impl Iterator<Item = (&'a str, u64)> + Clone,
+    ) -> Result<(), WalError> {
         let frame = encode_frame(payload)?;
+        if let Some(m) = &mut self.mirror {
+            note_numbers(&mut m.marks, numbers.clone());
+        }
+        note_numbers(&mut self.marks, numbers);
         self.out.write_all(&frame).map_err(io(&self.path))?;
         self.bytes += frame.len() as u64;
         self.frames += 1;
@@ -143,7 +192,13 @@ impl Wal {
             m.out.flush().map_err(io(&m.path))?;
         }
         self.out.get_ref().sync_data().map_err(io(&self.path))?;
-        write_ack(&self.ack, &self.ack_path, self.bytes, self.frames)?;
+        write_ack(
+            &self.ack,
+            &self.ack_path,
+            self.bytes,
+            self.frames,
+            &self.marks,
+        )?;
         if let Some(m) = &mut self.mirror {
             m.sync()?;
         }
@@ -167,6 +222,7 @@ impl Wal {
         self.ack = seg.ack;
         self.bytes = 0;
         self.frames = 0;
+        self.marks.clear();
         Ok(())
     }
 
@@ -191,6 +247,7 @@ impl Wal {
         self.ack = seg.ack;
         self.bytes = 0;
         self.frames = 0;
+        self.marks.clear();
         Ok(segments(&self.dir)?
             .into_iter()
             .filter(|(id, _)| *id < next)
@@ -234,7 +291,7 @@ fn create_segment(dir: &Path, id: u64) -> Result<NewSegment, WalError> {
         .write(true)
         .open(&ack_path)
         .map_err(io(&ack_path))?;
-    write_ack(&ack, &ack_path, 0, 0)?;
+    write_ack(&ack, &ack_path, 0, 0, &SourceMarks::new())?;
     let file = OpenOptions::new()
         .create(true)
         .append(true)
@@ -257,35 +314,112 @@ pub fn ack_path_of(path: &Path) -> PathBuf {
     path.with_extension("ack")
 }
 
-fn write_ack(file: &File, path: &Path, bytes: u64, frames: u64) -> Result<(), WalError> {
-    let mut rec = [0u8; ACK_LEN];
-    rec[..4].copy_from_slice(&ACK_MAGIC);
-    rec[4..12].copy_from_slice(&bytes.to_le_bytes());
-    rec[12..20].copy_from_slice(&frames.to_le_bytes());
-    let crc = crc32fast::hash(&rec[..20]);
-    rec[20..].copy_from_slice(&crc.to_le_bytes());
+fn note_numbers<'a>(marks: &mut SourceMarks, numbers: impl Iterator<Item = (&'a str, u64)>) {
+    for (source, n) in numbers {
+        match marks.get_mut(source) {
+            Some((high, count)) => {
+                *high = (*high).max(n);
+                *count += 1;
+            }
+            None => {
+                marks.insert(source.to_owned(), (n, 1));
+            }
+        }
+    }
+}
+
+/// Encodes an acknowledgement record (sources whose name does not fit a byte of length are left out:
+/// Iris's source codes are short tokens).
+pub fn encode_ack(bytes: u64, frames: u64, marks: &SourceMarks) -> Vec<u8> {
+    let named: Vec<_> = marks
+        .iter()
+        .filter(|(s, _)| s.len() <= usize::from(u8::MAX))
+        .take(usize::from(u16::MAX))
+        .collect();
+    let mut rec = Vec::with_capacity(26 + named.len() * 32);
+    rec.extend_from_slice(&ACK_MAGIC);
+    rec.extend_from_slice(&bytes.to_le_bytes());
+    rec.extend_from_slice(&frames.to_le_bytes());
+    rec.extend_from_slice(&(named.len() as u16).to_le_bytes());
+    for (source, (high, count)) in named {
+        rec.push(source.len() as u8);
+        rec.extend_from_slice(source.as_bytes());
+        rec.extend_from_slice(&high.to_le_bytes());
+        rec.extend_from_slice(&count.to_le_bytes());
+    }
+    let crc = crc32fast::hash(&rec);
+    rec.extend_from_slice(&crc.to_le_bytes());
+    rec
+}
+
+fn write_ack(
+    file: &File,
+    path: &Path,
+    bytes: u64,
+    frames: u64,
+    marks: &SourceMarks,
+) -> Result<(), WalError> {
+    let rec = encode_ack(bytes, frames, marks);
+    // The record only grows within a segment (sources are never forgotten), so rewriting it in place
+    // leaves no stale bytes after it; the length is checked by the decoder all the same.
     file.write_all_at(&rec, 0).map_err(io(path))?;
     file.sync_data().map_err(io(path))
 }
 
-/// Decodes an acknowledgement record: `(acknowledged bytes, acknowledged frames)`.
-pub fn decode_ack(rec: &[u8]) -> Result<(u64, u64), String> {
-    if rec.len() != ACK_LEN {
-        return Err(format!("{} bytes instead of {ACK_LEN}", rec.len()));
+/// Decodes an acknowledgement record of either format. Never panics, on any input.
+pub fn decode_ack(rec: &[u8]) -> Result<AckRecord, String> {
+    let word = |at: usize| -> Option<u64> {
+        let mut b = [0u8; 8];
+        b.copy_from_slice(rec.get(at..at.checked_add(8)?)?);
+        Some(u64::from_le_bytes(b))
+    };
+    if rec.starts_with(&ACK_MAGIC_V1) {
+        if rec.len() != ACK_LEN_V1 {
+            return Err(format!("{} bytes instead of {ACK_LEN_V1}", rec.len()));
+        }
+        let crc = u32::from_le_bytes([rec[20], rec[21], rec[22], rec[23]]);
+        if crc32fast::hash(&rec[..20]) != crc {
+            return Err("checksum mismatch".into());
+        }
+        return Ok(AckRecord {
+            bytes: word(4).unwrap_or(0),
+            frames: word(12).unwrap_or(0),
+            sources: None,
+        });
     }
-    if rec[..4] != ACK_MAGIC {
-        return Err("no IWA1 magic".into());
+    if !rec.starts_with(&ACK_MAGIC) {
+        return Err("no IWA2 magic".into());
     }
-    let crc = u32::from_le_bytes([rec[20], rec[21], rec[22], rec[23]]);
-    if crc32fast::hash(&rec[..20]) != crc {
+    let short = || format!("cut short at {} bytes", rec.len());
+    let (Some(bytes), Some(frames), Some(n)) = (word(4), word(12), rec.get(20..22)) else {
+        return Err(short());
+    };
+    let n = u16::from_le_bytes([n[0], n[1]]);
+    let mut at = 22usize;
+    let mut sources = Vec::with_capacity(usize::from(n));
+    for _ in 0..n {
+        let len = usize::from(*rec.get(at).ok_or_else(short)?);
+        let name = rec.get(at + 1..at + 1 + len).ok_or_else(short)?;
+        let (Some(highest), Some(count)) = (word(at + 1 + len), word(at + 9 + len)) else {
+            return Err(short());
+        };
+        let source = String::from_utf8(name.to_vec()).map_err(|_| "a source name is not UTF-8")?;
+        sources.push(AckedSource {
+            source,
+            highest,
+            count,
+        });
+        at += 17 + len;
+    }
+    let crc = rec.get(at..at + 4).ok_or_else(short)?;
+    if crc32fast::hash(&rec[..at]) != u32::from_le_bytes([crc[0], crc[1], crc[2], crc[3]]) {
         return Err("checksum mismatch".into());
     }
-    let word = |at: usize| {
-        let mut b = [0u8; 8];
-        b.copy_from_slice(&rec[at..at + 8]);
-        u64::from_le_bytes(b)
-    };
-    Ok((word(4), word(12)))
+    Ok(AckRecord {
+        bytes,
+        frames,
+        sources: Some(sources),
+    })
 }
 
 /// The segments in `dir`, oldest first.
@@ -416,6 +550,8 @@ pub enum Acked {
         bytes: u64,
         /// Frames in those bytes.
         frames: u64,
+        /// Per source, the numbers acknowledged in the segment (`None`: a record of the first format).
+        sources: Option<Vec<AckedSource>>,
     },
     /// There is no acknowledgement record.
     Missing,
@@ -465,7 +601,7 @@ impl SegmentScan {
     pub fn corruption(&self) -> Vec<Corruption> {
         let mut out = Vec::new();
         match &self.acked {
-            Acked::Known { bytes, frames } => {
+            Acked::Known { bytes, frames, .. } => {
                 for (s, e) in &self.damaged {
                     if s < bytes {
                         out.push(Corruption {
@@ -519,6 +655,19 @@ impl SegmentScan {
                         why: format!("damaged bytes, and {why}: they may have been acknowledged"),
                     });
                 }
+                // Without the record nothing tells whether acknowledged frames are missing (a segment
+                // cut to a frame boundary, or to nothing, looks intact): that is damage in itself.
+                // An empty segment without a record may be one of the first format: left alone.
+                let unreadable = matches!(self.acked, Acked::Unreadable(_));
+                if out.is_empty() && (unreadable || self.len > 0) {
+                    out.push(Corruption {
+                        offset: self.len,
+                        len: 0,
+                        why: format!(
+                            "{why}: whether acknowledged frames are missing from the segment cannot be told"
+                        ),
+                    });
+                }
             }
             Acked::Legacy => {}
         }
@@ -558,7 +707,11 @@ pub fn scan_segment(path: &Path) -> Result<SegmentScan, WalError> {
     let ack_path = ack_path_of(path);
     let ack = match fs::read(&ack_path) {
         Ok(rec) => match decode_ack(&rec) {
-            Ok((bytes, frames)) => Acked::Known { bytes, frames },
+            Ok(r) => Acked::Known {
+                bytes: r.bytes,
+                frames: r.frames,
+                sources: r.sources,
+            },
             Err(why) => Acked::Unreadable(why),
         },
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Acked::Missing,
@@ -712,6 +865,67 @@ mod tests {
             scan_segment(&path).expect("scan").acked,
             Acked::Unreadable(_)
         ));
+    }
+
+    #[test]
+    fn the_acknowledgement_record_carries_each_sources_high_water_mark() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut wal = Wal::open(dir.path()).expect("open");
+        wal.append_numbered(b"a", [("c", 7), ("c", 9), ("hub", 3)].into_iter())
+            .expect("append");
+        wal.append_numbered(b"b", [("c", 10)].into_iter())
+            .expect("append");
+        wal.sync().expect("sync");
+        let closed = wal.rotate().expect("rotate");
+        let rec = decode_ack(&fs::read(ack_path_of(&closed[0])).expect("read")).expect("decode");
+        assert_eq!(rec.frames, 2);
+        assert_eq!(
+            rec.sources,
+            Some(vec![
+                AckedSource {
+                    source: "c".into(),
+                    highest: 10,
+                    count: 3
+                },
+                AckedSource {
+                    source: "hub".into(),
+                    highest: 3,
+                    count: 1
+                },
+            ])
+        );
+        // The next segment starts with no sources.
+        let rec = decode_ack(&fs::read(ack_path_of(&wal.path)).expect("read")).expect("decode");
+        assert_eq!(rec.sources, Some(Vec::new()));
+        // A segment cut to nothing is not intact when its record is unreadable.
+        fs::write(&closed[0], b"").expect("cut");
+        fs::write(ack_path_of(&closed[0]), b"IWA2 junk").expect("damage");
+        assert_eq!(
+            scan_segment(&closed[0]).expect("scan").corruption().len(),
+            1
+        );
+        // Every prefix and every flipped byte of a record decodes or is refused, never panics.
+        let full = encode_ack(5, 1, &[("c".to_owned(), (4, 2))].into_iter().collect());
+        for i in 0..full.len() {
+            assert!(decode_ack(&full[..i]).is_err());
+            let mut f = full.clone();
+            f[i] ^= 0x41;
+            assert!(decode_ack(&f).is_err());
+        }
+        // The first format is still read.
+        let mut v1 = [0u8; 24];
+        v1[..4].copy_from_slice(b"IWA1");
+        v1[4] = 9;
+        let crc = crc32fast::hash(&v1[..20]);
+        v1[20..].copy_from_slice(&crc.to_le_bytes());
+        assert_eq!(
+            decode_ack(&v1),
+            Ok(AckRecord {
+                bytes: 9,
+                frames: 0,
+                sources: None
+            })
+        );
     }
 
     #[test]

@@ -49,7 +49,7 @@ pub async fn run(command: Command, dir: DataDir, limits: iris_query::QueryLimits
             remote,
         } => me(consultations, format, &remote).await,
         Command::Serve(args) => serve::run(dir, args, limits).await,
-        Command::Recover => recover::recover(dir).await,
+        Command::Recover(a) => recover::recover(dir, a).await,
         Command::Source(c) => recover::source(dir, c).await,
         Command::Trace(args) => trace::run(&dir, args, &limits).await,
         Command::Gen(args) => gen_events::run(args),

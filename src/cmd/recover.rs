@@ -27,9 +27,19 @@ pub enum SourceCommand {
     List,
 }
 
+/// `iris recover` options.
+#[derive(clap::Args, Default)]
+pub struct RecoverArgs {
+    /// Go on when acknowledged events were lost that cannot be named by source and number (the
+    /// acknowledgement record is damaged too): the loss is sealed by segment, offset and bytes, and
+    /// `iris verify` reports it as LOST.
+    #[arg(long)]
+    pub accept_unidentified_loss: bool,
+}
+
 /// `iris recover`: seal every intact frame of the WAL, record and print what was lost.
-pub async fn recover(dir: DataDir) -> anyhow::Result<()> {
-    let (_wh, s) = Warehouse::recover(dir.clone()).await?;
+pub async fn recover(dir: DataDir, args: RecoverArgs) -> anyhow::Result<()> {
+    let (_wh, s) = Warehouse::recover(dir.clone(), args.accept_unidentified_loss).await?;
     for d in &s.damage {
         println!("damaged: {d}");
     }
@@ -42,9 +52,12 @@ pub async fn recover(dir: DataDir) -> anyhow::Result<()> {
         return Ok(());
     }
     let total: u64 = s.lost.iter().map(|l| l.count()).sum();
-    if s.lost.is_empty() {
+    for d in s.damage.iter().filter(|d| d.unidentified) {
         println!(
-            "lost: nothing identifiable (no intact frame around the damage tells which numbers it held)"
+            "lost: UNIDENTIFIED acknowledged events in {} bytes at offset {} of {} (sealed as a loss record)",
+            d.len,
+            d.offset,
+            d.segment.display()
         );
     }
     for l in &s.lost {

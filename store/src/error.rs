@@ -35,6 +35,11 @@ pub enum StoreError {
     Wal(#[from] iris_ingest::wal::WalError),
     #[error("{0}")]
     WalCorrupt(#[from] crate::wal_replay::WalCorrupt),
+    /// `iris recover` found damage whose loss cannot be named and was not told to accept that.
+    #[error(
+        "the write-ahead log lost acknowledged events that cannot be identified:\n{0}\nNothing was sealed. Run `iris recover --accept-unidentified-loss` to seal every intact frame and record this loss (by segment and offset) in the chain; `iris verify` will report it as LOST"
+    )]
+    UnidentifiedLoss(String),
     #[error("{0}")]
     Other(String),
 }

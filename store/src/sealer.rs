@@ -397,10 +397,15 @@ impl Sealer {
     /// `iris recover`: seals every intact frame of the segments, even after damage before their
     /// acknowledged end, records what was lost for good in one loss seal per source, and moves the
     /// segments into `keep` (not deleted: they are evidence).
+    ///
+    /// A loss that cannot be named ([`WalDamage::unidentified`]) refuses, sealing nothing
+    /// ([`StoreError::UnidentifiedLoss`]), unless `accept_unidentified`: then it is sealed as a loss
+    /// record naming the segment, offset and bytes (source `unattributed` when no source is known).
     pub async fn recover_wal(
         &mut self,
         segments: &[PathBuf],
         keep: &std::path::Path,
+        accept_unidentified: bool,
     ) -> Result<RecoverySummary, StoreError> {
         let (segments, copies) = self.choose_copies(segments)?;
         let segments = segments.as_slice();
@@ -408,12 +413,41 @@ impl Sealer {
             damage: wal_replay::check_segments(segments, &self.sealed)?,
             ..RecoverySummary::default()
         };
+        let unidentified: Vec<String> = summary
+            .damage
+            .iter()
+            .filter(|d| d.unidentified)
+            .map(|d| format!("  {d}"))
+            .collect();
+        if !unidentified.is_empty() && !accept_unidentified {
+            return Err(StoreError::UnidentifiedLoss(unidentified.join("\n")));
+        }
         let (sealed, frames) = self.seal_segments(segments).await?;
         summary.sealed = sealed;
         summary.frames = frames;
         // What was at risk and is not sealed now is lost: one loss seal per damaged place and source.
         let mut recorded: BTreeMap<String, IntervalSet> = BTreeMap::new();
         for d in &summary.damage {
+            let segment = d
+                .segment
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            if d.unidentified {
+                // Named by place, since not (fully) by number: `verify` reports it as LOST for ever.
+                self.append(Seal {
+                    kind: SealKind::Loss,
+                    path: format!("wal/{segment}@{}", d.offset),
+                    day: chrono::Utc::now().format("%Y-%m-%d").to_string(),
+                    source: UNATTRIBUTED.to_owned(),
+                    note: format!(
+                        "UNIDENTIFIED loss to write-ahead log damage (accepted by the operator): {} bytes at offset {} of {segment} ({}); acknowledged events in them could not be named",
+                        d.len, d.offset, d.why
+                    ),
+                    ..Seal::default()
+                })
+                .await?;
+            }
             for risk in &d.at_risk {
                 // Numbers at risk were found neither intact nor sealed before: after sealing every
                 // intact frame they are lost for good (each recorded once).
@@ -434,11 +468,6 @@ impl Sealer {
                     source: risk.source.clone(),
                     ranges,
                 };
-                let segment = d
-                    .segment
-                    .file_name()
-                    .map(|n| n.to_string_lossy().into_owned())
-                    .unwrap_or_default();
                 self.append(Seal {
                     kind: SealKind::Loss,
                     path: format!("wal/{segment}@{}", d.offset),

@@ -65,6 +65,11 @@ pub struct WalDamage {
     pub why: String,
     /// What may have been in it.
     pub at_risk: Vec<SeqRisk>,
+    /// The loss cannot be named in full: the segment's acknowledgement record does not say what each
+    /// source acknowledged in it (missing, damaged or of the first format), or nothing at risk could be
+    /// identified. `iris recover` seals such a loss by segment and offset and needs
+    /// `--accept-unidentified-loss` to go on.
+    pub unidentified: bool,
 }
 
 impl fmt::Display for WalDamage {
@@ -78,10 +83,20 @@ impl fmt::Display for WalDamage {
             self.why
         )?;
         if self.at_risk.is_empty() {
-            write!(f, "no intact frame around it tells which events it held")
+            write!(
+                f,
+                "UNIDENTIFIED LOSS: neither the acknowledgement record nor an intact frame tells which events it held"
+            )
         } else {
             let risks: Vec<String> = self.at_risk.iter().map(SeqRisk::describe).collect();
-            write!(f, "at risk: {}", risks.join("; "))
+            write!(f, "at risk: {}", risks.join("; "))?;
+            if self.unidentified {
+                write!(
+                    f,
+                    "; more may be lost (UNIDENTIFIED: the acknowledgement record does not say what the segment's end held)"
+                )?;
+            }
+            Ok(())
         }
     }
 }
@@ -122,12 +137,21 @@ pub fn check_segments(
 ) -> Result<Vec<WalDamage>, StoreError> {
     // (segment, corruption, pairs readable in the damaged bytes)
     let mut found: Vec<(usize, Corruption, Vec<Pair>)> = Vec::new();
+    // Per damaged segment, what its acknowledgement record says each source acknowledged in it.
+    let mut acked: BTreeMap<usize, Option<Vec<wal::AckedSource>>> = BTreeMap::new();
     for (i, path) in segments.iter().enumerate() {
         let scan = wal::scan_segment(path)?;
         let bad = scan.corruption();
         if bad.is_empty() {
             continue;
         }
+        acked.insert(
+            i,
+            match &scan.acked {
+                wal::Acked::Known { sources, .. } => sources.clone(),
+                _ => None,
+            },
+        );
         let bytes = std::fs::read(path).map_err(StoreError::io(path))?;
         for c in bad {
             let from = usize::try_from(c.offset)
@@ -158,10 +182,31 @@ pub fn check_segments(
             present.entry(s.clone()).or_default().insert(*n);
         }
     }
+    // The last damaged place of each segment carries the loss at the segment's end: per source, the
+    // numbers above the highest intact one up to the acknowledged high-water mark.
+    let last_of: BTreeMap<usize, u64> = found.iter().map(|(i, c, _)| (*i, c.offset)).collect();
     Ok(found
         .into_iter()
         .map(|(i, c, pairs)| {
             let at = (i, c.offset);
+            let ack_sources = acked.get(&i).cloned().flatten();
+            let mut tail: Vec<(String, u64, u64)> = Vec::new();
+            if last_of.get(&i) == Some(&c.offset) {
+                for a in ack_sources.iter().flatten() {
+                    let intact_high = positions
+                        .iter()
+                        .filter(|((seg, _), _)| *seg <= i)
+                        .flat_map(|(_, nums)| nums)
+                        .filter(|(s, _)| *s == a.source)
+                        .map(|(_, n)| *n)
+                        .max()
+                        .or_else(|| sealed.source(&a.source).and_then(|s| s.highest()))
+                        .unwrap_or(0);
+                    if a.highest > intact_high {
+                        tail.push((a.source.clone(), intact_high + 1, a.highest));
+                    }
+                }
+            }
             let mut before: BTreeMap<&str, u64> = BTreeMap::new();
             let mut after: BTreeMap<&str, u64> = BTreeMap::new();
             for (pos, nums) in &positions {
@@ -179,6 +224,12 @@ pub fn check_segments(
             let mut risky: BTreeMap<String, IntervalSet> = BTreeMap::new();
             for (source, n) in &pairs {
                 risky.entry(source.clone()).or_default().insert(*n);
+            }
+            for (source, a, b) in &tail {
+                risky
+                    .entry(source.clone())
+                    .or_default()
+                    .insert_range(*a, *b);
             }
             for (source, first_after) in &after {
                 let last_before = before
@@ -221,6 +272,7 @@ pub fn check_segments(
                 offset: c.offset,
                 len: c.len,
                 why: c.why,
+                unidentified: ack_sources.is_none() || at_risk.is_empty(),
                 at_risk,
             }
         })

@@ -45,11 +45,15 @@ impl Warehouse {
 
     /// `iris recover`: like [`Warehouse::open`], but a damaged WAL is salvaged — every intact frame
     /// sealed, what was lost recorded in loss seals, the damaged segments moved to `DATA/wal-damaged/`.
-    pub async fn recover(dir: DataDir) -> Result<(Warehouse, RecoverySummary), StoreError> {
+    /// A loss that cannot be named refuses unless `accept_unidentified` (see [`Sealer::recover_wal`]).
+    pub async fn recover(
+        dir: DataDir,
+        accept_unidentified: bool,
+    ) -> Result<(Warehouse, RecoverySummary), StoreError> {
         let (lock, loc, mut sealer, _) = Self::prepare(&dir).await?;
         let keep = dir.root.join("wal-damaged");
         let summary = sealer
-            .recover_wal(&Self::left_segments(&dir)?, &keep)
+            .recover_wal(&Self::left_segments(&dir)?, &keep, accept_unidentified)
             .await?;
         Ok((Warehouse::assemble(dir, loc, sealer, lock), summary))
     }
