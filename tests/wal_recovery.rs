@@ -337,3 +337,34 @@ fn a_loss_that_cannot_be_named_needs_the_operators_word_and_stays_lost_in_verify
     assert_eq!(o.status.code(), Some(1), "{v}");
     support::assert_finding(&v, "LOST", &name);
 }
+
+#[test]
+fn a_deleted_segment_is_named_at_start_and_by_verify() {
+    let dir = acknowledged_then_killed(4);
+    let seg = data_segment(dir.path());
+    let name = seg
+        .file_name()
+        .expect("name")
+        .to_string_lossy()
+        .into_owned();
+    std::fs::remove_file(&seg).expect("rm log");
+    std::fs::remove_file(seg.with_extension("ack")).expect("rm ack");
+    let err = serve_refuses(dir.path());
+    assert!(err.contains(&name) && err.contains("missing"), "{err}");
+    let o = iris(dir.path(), &["verify"]);
+    assert_eq!(o.status.code(), Some(1), "{}", stdout(&o));
+    support::assert_finding(&stdout(&o), "WAL-DAMAGED", &name);
+    let o = iris(dir.path(), &["recover"]);
+    assert_ne!(o.status.code(), Some(0), "{}", stdout(&o));
+    ok(
+        iris(dir.path(), &["recover", "--accept-unidentified-loss"]),
+        "recover",
+    );
+    let o = iris(dir.path(), &["verify"]);
+    let v = stdout(&o);
+    assert_eq!(o.status.code(), Some(1), "{v}");
+    support::assert_finding(&v, "LOST", &name);
+    assert!(!v.contains("WAL-DAMAGED"), "{v}");
+    let server = Server::start(dir.path(), &[]);
+    drop(server);
+}

@@ -39,6 +39,16 @@ pub enum WalError {
     /// A record larger than [`MAX_RECORD`].
     #[error("write-ahead log record of {0} bytes is too large")]
     TooLarge(usize),
+    /// A segment-number marker (`segments.created` / `segments.sealed`) is damaged.
+    #[error(
+        "write-ahead log marker {path} is damaged ({why}): which segments must exist cannot be told"
+    )]
+    Marker {
+        /// The marker file.
+        path: PathBuf,
+        /// What is wrong.
+        why: String,
+    },
 }
 
 fn io(path: &Path) -> impl FnOnce(std::io::Error) -> WalError + '_ {
@@ -116,7 +126,11 @@ impl Wal {
     pub fn open_mirrored(dir: &Path, mirror: Option<&Path>) -> Result<Wal, WalError> {
         let next_in = |d: &Path| -> Result<u64, WalError> {
             fs::create_dir_all(d).map_err(io(d))?;
-            Ok(segments(d)?.last().map(|(id, _)| id + 1).unwrap_or(1))
+            let listed = segments(d)?.last().map(|(id, _)| id + 1).unwrap_or(1);
+            // A number once used is never used again (the markers say which segments must exist).
+            let created = read_marker(d, CREATED)?.unwrap_or(0);
+            let sealed = read_marker(d, SEALED)?.unwrap_or(0);
+            Ok(listed.max(created.max(sealed).saturating_add(1)))
         };
         let mut next = next_in(dir)?;
         if let Some(m) = mirror {
@@ -301,6 +315,8 @@ fn create_segment(dir: &Path, id: u64) -> Result<NewSegment, WalError> {
     File::open(dir)
         .and_then(|d| d.sync_all())
         .map_err(io(dir))?;
+    // Only then is the segment recorded as one that must exist until it is sealed.
+    write_marker(dir, CREATED, id)?;
     Ok(NewSegment {
         path,
         out: BufWriter::with_capacity(1 << 20, file),
@@ -420,6 +436,118 @@ pub fn decode_ack(rec: &[u8]) -> Result<AckRecord, String> {
         frames,
         sources: Some(sources),
     })
+}
+
+/// Marker of the highest segment number created in a log directory.
+pub const CREATED: &str = "segments.created";
+/// Marker of the highest segment number sealed (written before sealed segments are deleted).
+pub const SEALED: &str = "segments.sealed";
+const MARKER_MAGIC: [u8; 4] = *b"IWS1";
+
+/// Records `id` in marker `name` of `dir` if it is higher than what the marker holds, synced. Every
+/// segment numbered above `segments.sealed` and up to `segments.created` must exist: one that does not
+/// was deleted or lost, and [`missing_segments`] names it.
+pub fn write_marker(dir: &Path, name: &str, id: u64) -> Result<(), WalError> {
+    let current = read_marker(dir, name)?;
+    if current.is_some_and(|c| c >= id) {
+        return Ok(());
+    }
+    let path = dir.join(name);
+    let mut rec = [0u8; 16];
+    rec[..4].copy_from_slice(&MARKER_MAGIC);
+    rec[4..12].copy_from_slice(&id.to_le_bytes());
+    let crc = crc32fast::hash(&rec[..12]);
+    rec[12..].copy_from_slice(&crc.to_le_bytes());
+    let file = OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .map_err(io(&path))?;
+    file.write_all_at(&rec, 0).map_err(io(&path))?;
+    file.sync_data().map_err(io(&path))?;
+    if current.is_none() {
+        File::open(dir)
+            .and_then(|d| d.sync_all())
+            .map_err(io(dir))?;
+    }
+    Ok(())
+}
+
+/// Reads marker `name` of `dir` (`None`: no marker, a log of an earlier version).
+pub fn read_marker(dir: &Path, name: &str) -> Result<Option<u64>, WalError> {
+    let path = dir.join(name);
+    let rec = match fs::read(&path) {
+        Ok(r) => r,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(io(&path)(e)),
+    };
+    let damaged = |why: &str| WalError::Marker {
+        path: path.clone(),
+        why: why.to_owned(),
+    };
+    if rec.len() != 16 || rec[..4] != MARKER_MAGIC {
+        return Err(damaged("not a 16-byte IWS1 record"));
+    }
+    let crc = u32::from_le_bytes([rec[12], rec[13], rec[14], rec[15]]);
+    if crc32fast::hash(&rec[..12]) != crc {
+        return Err(damaged("checksum mismatch"));
+    }
+    let mut id = [0u8; 8];
+    id.copy_from_slice(&rec[4..12]);
+    Ok(Some(u64::from_le_bytes(id)))
+}
+
+/// Segment numbers of `dir` that must exist (above `segments.sealed`, up to `segments.created`) and are
+/// in neither `dir` nor `mirror`: deleted or lost, with whatever was acknowledged in them.
+pub fn missing_segments(dir: &Path, mirror: Option<&Path>) -> Result<Vec<u64>, WalError> {
+    // The created marker first, the sealed one last: a segment sealed and deleted while this runs is
+    // covered by the sealed marker, written before the deletion.
+    let Some(created) = read_marker(dir, CREATED)? else {
+        return Ok(Vec::new());
+    };
+    let mut present: std::collections::BTreeSet<u64> =
+        segments(dir)?.into_iter().map(|(id, _)| id).collect();
+    if let Some(m) = mirror {
+        present.extend(segments(m)?.into_iter().map(|(id, _)| id));
+    }
+    let sealed = read_marker(dir, SEALED)?.unwrap_or(0);
+    Ok((sealed.saturating_add(1)..=created)
+        .filter(|id| !present.contains(id))
+        .collect())
+}
+
+/// The path segment `id` has in `dir`.
+pub fn segment_path(dir: &Path, id: u64) -> PathBuf {
+    dir.join(format!("wal-{id:010}.log"))
+}
+
+/// The number of a segment path (`wal-0000000007.log` → 7).
+pub fn segment_id(path: &Path) -> Option<u64> {
+    path.file_name()?
+        .to_str()?
+        .strip_prefix("wal-")?
+        .strip_suffix(".log")?
+        .parse()
+        .ok()
+}
+
+/// Records, before they are deleted or moved aside, that segments `paths` are sealed (each directory's
+/// `segments.sealed` marker moves up to the highest of them).
+pub fn mark_sealed(paths: &[PathBuf]) -> Result<(), WalError> {
+    let mut highest: std::collections::BTreeMap<PathBuf, u64> = Default::default();
+    for p in paths {
+        if let (Some(dir), Some(id)) = (p.parent(), segment_id(p)) {
+            let e = highest.entry(dir.to_owned()).or_insert(id);
+            *e = (*e).max(id);
+        }
+    }
+    for (dir, id) in highest {
+        if dir.is_dir() {
+            write_marker(&dir, SEALED, id)?;
+        }
+    }
+    Ok(())
 }
 
 /// The segments in `dir`, oldest first.
@@ -749,6 +877,7 @@ pub fn scan_segment(path: &Path) -> Result<SegmentScan, WalError> {
 
 /// Deletes sealed segments and their acknowledgement records.
 pub fn remove_segments(paths: &[PathBuf]) -> Result<(), WalError> {
+    mark_sealed(paths)?;
     for p in paths {
         for f in [p.clone(), ack_path_of(p)] {
             match fs::remove_file(&f) {
@@ -764,6 +893,7 @@ pub fn remove_segments(paths: &[PathBuf]) -> Result<(), WalError> {
 /// Moves segments (and their acknowledgement records) into `to`, keeping damaged ones for inspection.
 pub fn move_segments(paths: &[PathBuf], to: &Path) -> Result<(), WalError> {
     fs::create_dir_all(to).map_err(io(to))?;
+    mark_sealed(paths)?;
     for p in paths {
         for f in [p.clone(), ack_path_of(p)] {
             let Some(name) = f.file_name() else { continue };
@@ -926,6 +1056,48 @@ mod tests {
                 sources: None
             })
         );
+    }
+
+    #[test]
+    fn a_deleted_segment_is_missing_until_sealed_and_numbers_are_never_reused() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut wal = Wal::open(dir.path()).expect("open");
+        wal.append(b"one").expect("append");
+        let closed = wal.rotate().expect("rotate");
+        let _ = wal.rotate().expect("rotate");
+        assert!(
+            missing_segments(dir.path(), None)
+                .expect("check")
+                .is_empty()
+        );
+        // Segment 1 deleted behind Iris's back: missing.
+        fs::remove_file(&closed[0]).expect("rm");
+        fs::remove_file(ack_path_of(&closed[0])).expect("rm");
+        assert_eq!(missing_segments(dir.path(), None).expect("check"), vec![1]);
+        // Every segment deleted, the last one too: all named, and a new log does not reuse a number.
+        for (_, p) in segments(dir.path()).expect("list") {
+            fs::remove_file(&p).expect("rm");
+        }
+        assert_eq!(
+            missing_segments(dir.path(), None).expect("check"),
+            vec![1, 2, 3]
+        );
+        drop(wal);
+        let wal = Wal::open(dir.path()).expect("reopen");
+        assert_eq!(wal.id, 4);
+        // Once sealed (or recorded lost), they are no longer expected.
+        mark_sealed(&[segment_path(dir.path(), 3)]).expect("mark");
+        assert!(
+            missing_segments(dir.path(), None)
+                .expect("check")
+                .is_empty()
+        );
+        // A damaged marker is named, not taken for zero.
+        fs::write(dir.path().join(SEALED), b"junk").expect("damage");
+        assert!(matches!(
+            missing_segments(dir.path(), None),
+            Err(WalError::Marker { .. })
+        ));
     }
 
     #[test]

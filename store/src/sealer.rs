@@ -395,8 +395,9 @@ impl Sealer {
     }
 
     /// `iris recover`: seals every intact frame of the segments, even after damage before their
-    /// acknowledged end, records what was lost for good in one loss seal per source, and moves the
-    /// segments into `keep` (not deleted: they are evidence).
+    /// acknowledged end, records what was lost for good in one loss seal per source (and `missing`
+    /// segments, see [`wal_replay::missing_damage`], as lost by name), and moves the segments into
+    /// `keep` (not deleted: they are evidence).
     ///
     /// A loss that cannot be named ([`WalDamage::unidentified`]) refuses, sealing nothing
     /// ([`StoreError::UnidentifiedLoss`]), unless `accept_unidentified`: then it is sealed as a loss
@@ -406,11 +407,14 @@ impl Sealer {
         segments: &[PathBuf],
         keep: &std::path::Path,
         accept_unidentified: bool,
+        missing: Vec<WalDamage>,
     ) -> Result<RecoverySummary, StoreError> {
         let (segments, copies) = self.choose_copies(segments)?;
         let segments = segments.as_slice();
+        let mut damage = missing;
+        damage.extend(wal_replay::check_segments(segments, &self.sealed)?);
         let mut summary = RecoverySummary {
-            damage: wal_replay::check_segments(segments, &self.sealed)?,
+            damage,
             ..RecoverySummary::default()
         };
         let unidentified: Vec<String> = summary

@@ -375,13 +375,46 @@ pub fn read_records(path: &Path) -> Result<(SegmentScan, Vec<WalRecord>), StoreE
     Ok((scan, records))
 }
 
+/// Segments that must exist (numbered after the last sealed one, up to the last created) and are in
+/// neither the log nor its mirror: each a loss that cannot be named (the segment is gone with its
+/// acknowledgement record).
+pub fn missing_damage(wal_dir: &Path, mirror: Option<&Path>) -> Result<Vec<WalDamage>, StoreError> {
+    Ok(wal::missing_segments(wal_dir, mirror)?
+        .into_iter()
+        .map(|id| WalDamage {
+            segment: wal::segment_path(wal_dir, id),
+            offset: 0,
+            len: 0,
+            why: format!(
+                "segment {id} is missing: it was created (segments.created) and never sealed (segments.sealed), so whatever was acknowledged in it is gone"
+            ),
+            at_risk: Vec::new(),
+            unidentified: true,
+        })
+        .collect())
+}
+
 /// `verify`'s look at the write-ahead log of a data directory: one finding per damaged place.
 pub async fn verify_wal(
     wal_dir: &Path,
     loc: &crate::StoreLocation,
 ) -> Result<Vec<crate::verify::Finding>, StoreError> {
+    let mirror = wal_dir.parent().and_then(|root| {
+        std::fs::read_to_string(root.join("wal-mirror"))
+            .ok()
+            .map(|s| PathBuf::from(s.trim()))
+            .filter(|p| !p.as_os_str().is_empty())
+    });
+    let missing: Vec<crate::verify::Finding> = missing_damage(wal_dir, mirror.as_deref())?
+        .into_iter()
+        .map(|d| crate::verify::Finding {
+            kind: crate::verify::FindingKind::WalDamaged,
+            subject: d.segment.display().to_string(),
+            detail: format!("{d} (`iris recover --accept-unidentified-loss` records the loss)"),
+        })
+        .collect();
     if wal::segments(wal_dir)?.is_empty() {
-        return Ok(Vec::new());
+        return Ok(missing);
     }
     let sealed = crate::sealer::sealed_state(&crate::chain::read_chain(loc).await?);
     // A running server may seal and delete a segment while it is read: list again then.
@@ -400,13 +433,13 @@ pub async fn verify_wal(
             other => break other?,
         }
     };
-    Ok(damage
+    Ok(missing
         .into_iter()
-        .map(|d| crate::verify::Finding {
+        .chain(damage.into_iter().map(|d| crate::verify::Finding {
             kind: crate::verify::FindingKind::WalDamaged,
             subject: d.segment.display().to_string(),
             detail: format!("{d} (`iris recover` salvages the rest)"),
-        })
+        }))
         .collect())
 }
 

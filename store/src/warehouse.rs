@@ -39,6 +39,12 @@ impl Warehouse {
             quarantined,
             ..Recovery::default()
         };
+        // A segment that must exist and does not is corruption: named, never skipped.
+        let missing =
+            crate::wal_replay::missing_damage(&dir.wal_dir(), dir.wal_mirror_dir().as_deref())?;
+        if !missing.is_empty() {
+            return Err(crate::wal_replay::WalCorrupt { damage: missing }.into());
+        }
         recovery.sealed = sealer.seal_wal(&Self::left_segments(&dir)?).await?;
         Ok((Warehouse::assemble(dir, loc, sealer, lock), recovery))
     }
@@ -53,7 +59,12 @@ impl Warehouse {
         let (lock, loc, mut sealer, _) = Self::prepare(&dir).await?;
         let keep = dir.root.join("wal-damaged");
         let summary = sealer
-            .recover_wal(&Self::left_segments(&dir)?, &keep, accept_unidentified)
+            .recover_wal(
+                &Self::left_segments(&dir)?,
+                &keep,
+                accept_unidentified,
+                crate::wal_replay::missing_damage(&dir.wal_dir(), dir.wal_mirror_dir().as_deref())?,
+            )
             .await?;
         Ok((Warehouse::assemble(dir, loc, sealer, lock), summary))
     }
