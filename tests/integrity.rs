@@ -277,3 +277,49 @@ fn stray_files_are_named_wherever_iris_stores_data() {
     }
     assert_eq!(report.lines().count(), strays.len(), "{report}");
 }
+
+#[test]
+fn a_reset_only_moves_a_source_forward_and_never_hides_a_gap() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let d = dir.path();
+    ok(iris(d, &["keygen", "--id", "k1"]), "keygen");
+    let nums: Vec<(u64, bool)> = (1..=10).chain(15..=20).map(|n| (n, false)).collect();
+    let out = import(d, "a.jsonl", &lines(&nums), &[]);
+    assert!(out.contains("16 accepted"), "{out}");
+    assert_finding(&stdout(&iris(d, &["verify"])), "SEQ-GAP", "11–14");
+    let refused = |args: &[&str], why: &str| {
+        let o = iris(d, args);
+        assert_ne!(o.status.code(), Some(0), "{args:?} accepted");
+        let err = String::from_utf8_lossy(&o.stderr).into_owned();
+        assert!(err.contains(why), "{args:?}: {err}");
+    };
+    // At or below the high-water mark (numbers stored there are not wild): refused, the gap stays.
+    refused(
+        &["source", "reset", "s", "--next", "12"],
+        "only moves a source forward",
+    );
+    refused(
+        &["source", "reset", "s", "--next", "20"],
+        "only moves a source forward",
+    );
+    // Past the jump bound: it would jam the source itself.
+    refused(
+        &["source", "reset", "s", "--next", "18446744073709551615"],
+        "--max-seq-jump",
+    );
+    // A source Iris has never seen is likely a typo.
+    refused(&["source", "reset", "nosuch", "--next", "5"], "--new");
+    ok(
+        iris(d, &["source", "reset", "nosuch", "--next", "5", "--new"]),
+        "reset of a new source",
+    );
+    let o = iris(d, &["verify"]);
+    assert_finding(&stdout(&o), "SEQ-GAP", "11–14");
+    // Forward: the numbers skipped are accounted for, the old gap is still a gap.
+    ok(iris(d, &["source", "reset", "s", "--next", "30"]), "reset");
+    let out = import(d, "b.jsonl", &lines(&[(30, false)]), &[]);
+    assert!(out.contains("1 accepted"), "{out}");
+    let v = stdout(&iris(d, &["verify"]));
+    assert_finding(&v, "SEQ-GAP", "11–14");
+    assert!(!v.contains("21–29"), "{v}");
+}

@@ -9,7 +9,8 @@ use iris_store::warehouse::Warehouse;
 #[derive(clap::Subcommand)]
 pub enum SourceCommand {
     /// Set the next `source_seq` expected from a source (e.g. after a wild number jammed it). The reset
-    /// is sealed in the chain with who and why; numbers it skips are accounted for, not gaps.
+    /// is sealed in the chain with who and why; numbers it skips are accounted for, not gaps. Only
+    /// forward (or below wild numbers only), within --max-seq-jump, and for a known source unless --new.
     Reset {
         /// The source code.
         source: String,
@@ -22,6 +23,9 @@ pub enum SourceCommand {
         /// Who decides (kept in the seal; default: $USER).
         #[arg(long, env = "USER", default_value = "operator")]
         by: String,
+        /// The source has sent nothing yet (otherwise an unknown source is refused, as a likely typo).
+        #[arg(long)]
+        new: bool,
     },
     /// Show each source's high-water mark as sealed.
     List,
@@ -80,12 +84,13 @@ pub async fn source(dir: DataDir, cmd: SourceCommand) -> anyhow::Result<()> {
             next,
             reason,
             by,
+            new,
         } => {
             let note = format!(
                 "by {by}{}{reason}",
                 if reason.is_empty() { "" } else { ": " }
             );
-            let seal = sealer.reset_source(&source, next, &note).await?;
+            let seal = sealer.reset_source(&source, next, &note, new).await?;
             println!(
                 "source `{source}`: next source_seq {next}, sealed as seal #{} ({})",
                 seal.n, seal.note

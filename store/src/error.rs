@@ -40,6 +40,9 @@ pub enum StoreError {
         "the write-ahead log lost acknowledged events that cannot be identified:\n{0}\nNothing was sealed. Run `iris recover --accept-unidentified-loss` to seal every intact frame and record this loss (by segment and offset) in the chain; `iris verify` will report it as LOST"
     )]
     UnidentifiedLoss(String),
+    /// `iris source reset` refused: the reset would hide numbers or jam the source.
+    #[error("source reset refused: {0}")]
+    ResetRefused(String),
     #[error("{0}")]
     Other(String),
 }

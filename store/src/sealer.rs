@@ -517,22 +517,62 @@ impl Sealer {
 
     /// `iris source reset`: seals that `source` now expects `next`. Numbers between its high-water mark
     /// and `next` are declared skipped (accounted for, so `verify` calls them no gap). Returns the seal.
+    ///
+    /// A reset only moves a source forward, to skip numbers that will never come: refused
+    /// ([`StoreError::ResetRefused`]) when `next` is at or below the high-water mark — unless every
+    /// number stored at or above `next` is a wild one (more than the `max_jump` bound above the numbers
+    /// below it), which the reset then undoes — when `next` is more than `max_jump` past the high-water
+    /// mark (that would jam the source itself), and for a source Iris has never seen unless `new`.
     pub async fn reset_source(
         &mut self,
         source: &str,
         next: u64,
         note: &str,
+        new: bool,
     ) -> Result<Seal, StoreError> {
         if !iris_ingest::validate::is_token(source) || next == 0 {
-            return Err(StoreError::Other(format!(
+            return Err(StoreError::ResetRefused(format!(
                 "source `{source}` must be a plain code and --next at least 1"
             )));
         }
-        let highest = self.sealed.source(source).and_then(|s| s.highest());
-        let skipped = match highest {
-            Some(h) if next > h.saturating_add(1) => vec![[h + 1, next - 1]],
-            None if next > 1 => vec![[1, next - 1]],
-            _ => Vec::new(),
+        let max_jump = self.sealed.max_jump;
+        let state = self.sealed.source(source);
+        if state.is_none() && !new {
+            return Err(StoreError::ResetRefused(format!(
+                "Iris has never seen source `{source}` (a typo?); pass --new to reset a source that has sent nothing yet"
+            )));
+        }
+        let highest = state.and_then(|s| s.highest());
+        // The high-water mark once wild numbers at or above `next` are set aside.
+        let (below, above) = state.map(|s| s.accepted.split_at(next)).unwrap_or_default();
+        let floor = state.and_then(|s| s.floor);
+        let base = below.max().max(floor.filter(|f| *f < next)).unwrap_or(0);
+        if let Some(first_above) = above.iter().next().map(|(a, _)| a)
+            && first_above - base <= max_jump
+        {
+            return Err(StoreError::ResetRefused(format!(
+                "--next {next} is at or below source `{source}`'s high-water mark {}: numbers {first_above}–{} are stored and within {max_jump} of the ones before them (not wild), and resetting below them would hide them and any gap before them. A reset only moves a source forward",
+                highest.unwrap_or(0),
+                above.max().unwrap_or(first_above)
+            )));
+        }
+        if above.is_empty()
+            && let Some(h) = highest
+            && next <= h
+        {
+            return Err(StoreError::ResetRefused(format!(
+                "--next {next} is at or below source `{source}`'s high-water mark {h} (set by an earlier reset); a reset only moves a source forward"
+            )));
+        }
+        if next - 1 - base > max_jump {
+            return Err(StoreError::ResetRefused(format!(
+                "--next {next} is more than {max_jump} (the --max-seq-jump bound) past source `{source}`'s high-water mark {base}: it would jam the source"
+            )));
+        }
+        let skipped = if next > base + 1 {
+            vec![[base + 1, next - 1]]
+        } else {
+            Vec::new()
         };
         let by = note
             .strip_prefix("by ")
