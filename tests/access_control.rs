@@ -208,6 +208,19 @@ fn each_role_sees_its_scope_and_every_request_is_logged_once() {
         b["policies"].to_string().contains("supervision:ADV0003"),
         "{b}"
     );
+    // An unknown id and an application id are refused with the same words as a user elsewhere
+    // (not 200 with no events): the answer must not reveal who is a registered user elsewhere.
+    let elsewhere = error_of(&b).replace("U0000000", "ACTOR");
+    for actor in ["U0003999", "app-cpas0000"] {
+        let (s, b) = api.get(&t["adviser"], &format!("/v1/trace?actor={actor}"));
+        did("ADV0003", false);
+        assert_eq!(s, 403, "{actor}: {b}");
+        assert_eq!(
+            error_of(&b).replace(actor, "ACTOR"),
+            elsewhere,
+            "{actor}: {b}"
+        );
+    }
 
     // Inspector INS0005 of insp0005: a deliberation and a registered case are required.
     let q = json!({"sql": "SELECT count(*) AS n FROM events"});

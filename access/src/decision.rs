@@ -206,11 +206,17 @@ fn adviser(directory: &Directory, req: &Request<'_>) -> Decision {
             policies,
         );
     };
+    // A trace by actor is permitted only for a known user of a supervised institution. An unknown
+    // id, a user of another institution and an application id are refused alike, with one message
+    // that depends only on what the adviser supervises: answering them differently (403 for a
+    // registered user elsewhere, 200 with no events for an unknown id) would let an adviser probe
+    // which ids are registered users of other institutions. Never say where the other user works.
     if let (Action::Trace(TraceBy::Actor), Some(actor)) = (&req.action, req.key)
-        && let Some(user) = directory.users.get(actor)
-        && !orgs.contains(&user.institution)
+        && !directory
+            .users
+            .get(actor)
+            .is_some_and(|user| orgs.contains(&user.institution))
     {
-        // Say what the adviser may do, never where the other user works.
         return Decision::deny(
             format!(
                 "you may trace only the users of the institutions you supervise ({}); `{actor}` is not one of them",

@@ -5,7 +5,7 @@
 
 use chrono::{Duration, NaiveDate, Utc};
 use iris_access::decision::day_start;
-use iris_access::{Action, Principal, Request, Role, decide};
+use iris_access::{Action, Principal, Request, Role, TraceBy, decide};
 use iris_access::{directory::Directory, policies::Policies};
 use iris_query::EventFacts;
 
@@ -251,5 +251,55 @@ fn only_a_known_research_project_gets_the_labour_market_aggregates() {
         if want {
             assert_eq!(d.policies, [id.to_owned()], "the project decides");
         }
+    }
+}
+
+/// An adviser traces by actor only the known users of the institutions it supervises. An unknown
+/// id, a user of another institution and an application id get the same refusal, word for word:
+/// answering them differently would tell the adviser which ids are registered users elsewhere.
+#[test]
+fn an_adviser_cannot_probe_the_directory_by_tracing_actors() {
+    let (directory, policies) = samples();
+    let principal = Principal {
+        token_id: "t".into(),
+        role: Role::Adviser,
+        id: "ADV0003".into(),
+        source: None,
+    };
+    let trace = |actor: &str| {
+        decide(
+            &directory,
+            &policies,
+            &Request {
+                principal: &principal,
+                action: Action::Trace(TraceBy::Actor),
+                key: Some(actor),
+                deliberation: None,
+                case_ref: None,
+                today: Utc::now().date_naive(),
+            },
+        )
+    };
+    // U0003000 works at onem0003, which ADV0003 supervises.
+    let own = trace("U0003000");
+    assert!(own.permit, "{}", own.reason);
+    // U0000027 works at cpas0000; U0003999 is in no directory; app-cpas0000 is an application.
+    let refusals: Vec<_> = ["U0000027", "U0003999", "app-cpas0000"]
+        .into_iter()
+        .map(|actor| (actor, trace(actor)))
+        .collect();
+    for (actor, d) in &refusals {
+        assert!(!d.permit, "{actor}: {}", d.reason);
+        assert!(
+            !d.reason.replace(actor, "").contains("cpas"),
+            "{actor}: {}",
+            d.reason
+        );
+        assert_eq!(
+            d.reason.replace(actor, "ACTOR"),
+            refusals[0].1.reason.replace(refusals[0].0, "ACTOR"),
+            "{actor}: the refusal must not depend on who the actor is"
+        );
+        assert_eq!(d.policies, refusals[0].1.policies);
     }
 }

@@ -7,20 +7,34 @@
 //! whole batch, from its arguments, and refuses past [`MAX_CALL_BYTES`]. Constant folding goes
 //! through the same wrapper, so a literal call is refused at planning.
 //!
-//! Bounded: `repeat`, `lpad`, `rpad`, `replace`, `regexp_replace`, `array_repeat`, `array_resize`,
-//! and `range` / `generate_series` in a projection. Aggregates that concatenate (`string_agg`,
+//! Bounded: `repeat`, `lpad`, `rpad`, `replace`, `regexp_replace`, `concat`, `concat_ws`,
+//! `array_repeat`, `array_resize`, `array_concat` (`array_cat`), and `range` / `generate_series`
+//! in a projection. The `||` operator is not a function: [`BoundedConcatOperator`], an analyzer
+//! rule run after type coercion, replaces each `a || b` by a call of [`ConcatOperatorUdf`], which
+//! bounds the output the same way and then evaluates DataFusion's own operator (same types, same
+//! NULL semantics, same column names). Without these, a chain of `s||s||…` over nested common table
+//! expressions grows a value eightfold per level, outside the memory pool, until Arrow's 32-bit
+//! offsets overflow. Aggregates that concatenate (`string_agg`,
 //! `array_agg`) hold their state in the memory pool and stop at its budget; recursive CTEs are off.
 
-use datafusion::arrow::array::{Array, ArrayRef, AsArray};
+use datafusion::arrow::array::{Array, ArrayRef, AsArray, RecordBatch};
 use datafusion::arrow::compute::cast;
-use datafusion::arrow::datatypes::{DataType, FieldRef, Int64Type};
+use datafusion::arrow::datatypes::{DataType, Field, FieldRef, Int64Type, Schema};
+use datafusion::common::config::ConfigOptions;
+use datafusion::common::tree_node::{Transformed, TreeNode};
 use datafusion::error::{DataFusionError, Result};
 use datafusion::execution::FunctionRegistry;
 use datafusion::execution::context::SessionContext;
+use datafusion::logical_expr::expr::ScalarFunction;
+use datafusion::logical_expr::expr_rewriter::NamePreserver;
+use datafusion::logical_expr::type_coercion::binary::BinaryTypeCoercer;
 use datafusion::logical_expr::{
-    ColumnarValue, Documentation, ReturnFieldArgs, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl,
-    Signature,
+    BinaryExpr, ColumnarValue, Documentation, Expr, LogicalPlan, Operator, ReturnFieldArgs,
+    ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature, Volatility,
 };
+use datafusion::optimizer::AnalyzerRule;
+use datafusion::physical_expr::PhysicalExpr;
+use datafusion::physical_expr::expressions::{BinaryExpr as PhysicalBinaryExpr, Column};
 use std::sync::Arc;
 
 /// Most bytes one call of a bounded function may produce over a batch.
@@ -42,6 +56,12 @@ enum Bound {
     Elements,
     /// `range|generate_series(start, stop[, step])` as a scalar: Σ 8·(stop-start)/step.
     Range,
+    /// `concat(a, b, …)`: Σ len(a) + len(b) + ….
+    Concat,
+    /// `concat_ws(sep, a, b, …)`: Σ len(a) + len(b) + … + len(sep)·(arguments − 1).
+    ConcatWs,
+    /// `array_concat(a, b, …)`: the sizes of the arrays (a scalar counted once per row).
+    Arrays,
 }
 
 const BOUNDED: &[(&str, Bound)] = &[
@@ -54,9 +74,13 @@ const BOUNDED: &[(&str, Bound)] = &[
     ("array_resize", Bound::Elements),
     ("range", Bound::Range),
     ("generate_series", Bound::Range),
+    ("concat", Bound::Concat),
+    ("concat_ws", Bound::ConcatWs),
+    ("array_concat", Bound::Arrays),
 ];
 
-/// Replaces each bounded function of `ctx` by its bounded wrapper.
+/// Replaces each bounded function of `ctx` by its bounded wrapper, and has every `||` rewritten
+/// to its bounded form ([`BoundedConcatOperator`]).
 pub fn register(ctx: &SessionContext) {
     for (name, bound) in BOUNDED {
         if let Some(inner) = ctx.udf(name).ok().filter(|f| f.name() == *name) {
@@ -65,6 +89,127 @@ pub fn register(ctx: &SessionContext) {
                 bound: *bound,
             }));
         }
+    }
+    ctx.add_analyzer_rule(Arc::new(BoundedConcatOperator));
+}
+
+/// The refusal of a call past [`MAX_CALL_BYTES`] (`what`: `repeat()`, `` `||` ``).
+fn too_big(what: &str, bytes: usize, rows: usize) -> DataFusionError {
+    DataFusionError::Execution(format!(
+        "{what} would produce about {} MiB for {rows} row(s); the limit is {} MiB per call: use smaller sizes",
+        bytes >> 20,
+        MAX_CALL_BYTES >> 20
+    ))
+}
+
+/// The analyzer rule that replaces each `a || b` (a `StringConcat` binary expression, on strings
+/// or binaries, after type coercion) by [`ConcatOperatorUdf`], keeping the expression's name.
+/// (`||` on arrays is planned as `array_concat`, bounded above.)
+#[derive(Debug, Default)]
+pub struct BoundedConcatOperator;
+
+impl AnalyzerRule for BoundedConcatOperator {
+    fn analyze(&self, plan: LogicalPlan, _config: &ConfigOptions) -> Result<LogicalPlan> {
+        let udf = Arc::new(ScalarUDF::new_from_impl(ConcatOperatorUdf::new()));
+        plan.transform_up_with_subqueries(|plan| {
+            let names = NamePreserver::new(&plan);
+            plan.map_expressions(|expr| {
+                let saved = names.save(&expr);
+                let rewritten = expr.transform_up(|e| match e {
+                    Expr::BinaryExpr(BinaryExpr {
+                        left,
+                        op: Operator::StringConcat,
+                        right,
+                    }) => Ok(Transformed::yes(Expr::ScalarFunction(
+                        ScalarFunction::new_udf(udf.clone(), vec![*left, *right]),
+                    ))),
+                    other => Ok(Transformed::no(other)),
+                })?;
+                Ok(rewritten.update_data(|e| saved.restore(e)))
+            })
+        })
+        .map(|t| t.data)
+    }
+
+    fn name(&self) -> &str {
+        "iris_bounded_concat_operator"
+    }
+}
+
+/// `a || b` with its output bounded: the size check of `concat`, then DataFusion's own operator.
+#[derive(Debug, PartialEq, Eq, Hash)]
+pub struct ConcatOperatorUdf {
+    signature: Signature,
+}
+
+impl ConcatOperatorUdf {
+    /// The function (two arguments, already coerced to the operator's types).
+    pub fn new() -> Self {
+        ConcatOperatorUdf {
+            signature: Signature::any(2, Volatility::Immutable),
+        }
+    }
+}
+
+impl Default for ConcatOperatorUdf {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl ScalarUDFImpl for ConcatOperatorUdf {
+    fn name(&self) -> &str {
+        "iris_concat_operator"
+    }
+
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+
+    fn return_type(&self, arg_types: &[DataType]) -> Result<DataType> {
+        match arg_types {
+            [l, r] => BinaryTypeCoercer::new(l, &Operator::StringConcat, r).get_result_type(),
+            _ => Err(DataFusionError::Plan("`||` takes two operands".to_owned())),
+        }
+    }
+
+    fn return_field_from_args(&self, args: ReturnFieldArgs) -> Result<FieldRef> {
+        let types: Vec<DataType> = args
+            .arg_fields
+            .iter()
+            .map(|f| f.data_type().clone())
+            .collect();
+        let nullable = args.arg_fields.iter().any(|f| f.is_nullable());
+        Ok(Arc::new(Field::new(
+            self.name(),
+            self.return_type(&types)?,
+            nullable,
+        )))
+    }
+
+    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
+        let rows = args.number_rows.max(1);
+        let bytes = estimate(Bound::Concat, &args.args, rows)?;
+        if bytes > MAX_CALL_BYTES {
+            return Err(too_big("`||`", bytes, args.number_rows));
+        }
+        let [l, r] = args.args.as_slice() else {
+            return Err(DataFusionError::Execution(
+                "`||` takes two operands".to_owned(),
+            ));
+        };
+        let (l, r) = (l.to_array(rows)?, r.to_array(rows)?);
+        let schema = Arc::new(Schema::new(vec![
+            Field::new("l", l.data_type().clone(), true),
+            Field::new("r", r.data_type().clone(), true),
+        ]));
+        let batch = RecordBatch::try_new(schema, vec![l, r])?;
+        PhysicalBinaryExpr::new(
+            Arc::new(Column::new("l", 0)),
+            Operator::StringConcat,
+            Arc::new(Column::new("r", 1)),
+        )
+        .evaluate(&batch)
     }
 }
 
@@ -111,13 +256,11 @@ impl ScalarUDFImpl for BoundedUdf {
     fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
         let bytes = estimate(self.bound, &args.args, args.number_rows)?;
         if bytes > MAX_CALL_BYTES {
-            return Err(DataFusionError::Execution(format!(
-                "{}() would produce about {} MiB for {} row(s); the limit is {} MiB per call: use smaller sizes",
-                self.inner.name(),
-                bytes >> 20,
+            return Err(too_big(
+                &format!("{}()", self.inner.name()),
+                bytes,
                 args.number_rows,
-                MAX_CALL_BYTES >> 20
-            )));
+            ));
         }
         self.inner.invoke_with_args(args)
     }
@@ -170,6 +313,25 @@ fn estimate(bound: Bound, args: &[ColumnarValue], rows: usize) -> Result<usize> 
                 usize::try_from((span / step + 1).saturating_mul(8)).unwrap_or(usize::MAX)
             }))
         }
+        Bound::Concat => {
+            let mut total = 0usize;
+            for a in args {
+                total = total.saturating_add(sum(lengths(Some(a), rows)?.into_iter()));
+            }
+            total
+        }
+        Bound::ConcatWs => {
+            let sep = sum(lengths(arg(0), rows)?.into_iter());
+            let mut total = sep.saturating_mul(args.len().saturating_sub(2));
+            for a in args.iter().skip(1) {
+                total = total.saturating_add(sum(lengths(Some(a), rows)?.into_iter()));
+            }
+            total
+        }
+        Bound::Arrays => sum(args.iter().map(|a| match a {
+            ColumnarValue::Array(a) => a.get_array_memory_size(),
+            ColumnarValue::Scalar(s) => s.size().saturating_mul(rows),
+        })),
     };
     Ok(total)
 }
@@ -326,6 +488,73 @@ mod tests {
             "SELECT repeat(v, 3) FROM (VALUES ('ab'), ('cd')) t(v)",
         ] {
             assert!(run(sql).await.is_ok(), "{sql}");
+        }
+    }
+
+    async fn rows(sql: &str) -> Result<Vec<String>> {
+        let ctx = SessionContext::new();
+        register(&ctx);
+        let batches = ctx.sql(sql).await?.collect().await?;
+        let text = datafusion::arrow::util::pretty::pretty_format_batches(&batches)?.to_string();
+        Ok(text.lines().map(str::to_owned).collect())
+    }
+
+    /// The red team's query: each level multiplies a 15 MiB value by eight (2.4 GB of RSS with a
+    /// 1 GiB pool, one level more an offset overflow). Every concatenation is bounded.
+    #[tokio::test]
+    async fn concatenations_are_bounded() {
+        let attack = |op: &str| {
+            let cat = |s: &str| match op {
+                "||" => [s; 8].join("||"),
+                f => format!("{f}({})", [s; 8].join(",")),
+            };
+            format!(
+                "WITH a AS (SELECT repeat('x',16000000) s), b AS (SELECT {} s FROM a), c AS (SELECT {} s FROM b) SELECT length(s) FROM c",
+                cat("s"),
+                cat("s")
+            )
+        };
+        for sql in [
+            attack("||"),
+            attack("concat"),
+            attack("concat_ws"),
+            "SELECT concat(repeat('x', 9000000), repeat('y', 9000000))".to_owned(),
+            "SELECT repeat('x', 9000000) || repeat('y', 9000000)".to_owned(),
+            "SELECT v || repeat('y', 9000000) FROM (VALUES ('a'), ('b')) t(v)".to_owned(),
+            "SELECT concat_ws(repeat('-', 9000000), 'a', 'b', 'c')".to_owned(),
+            "WITH a AS (SELECT array_repeat(1, 1500000) x) SELECT cardinality(array_concat(x, x, x, x)) FROM a".to_owned(),
+            "WITH a AS (SELECT array_repeat(1, 1500000) x) SELECT cardinality(array_cat(x, x, x, x)) FROM a".to_owned(),
+            "WITH a AS (SELECT array_repeat(1, 1500000) x) SELECT cardinality(x || x || x || x) FROM a".to_owned(),
+        ] {
+            let e = run(&sql).await.expect_err(&sql).to_string();
+            assert!(e.contains("the limit is 16 MiB"), "{sql}: {e}");
+            if sql.contains("||") && !sql.contains("array") {
+                assert!(e.contains("`||` would produce"), "{sql}: {e}");
+            }
+        }
+        // Small ones answer as before: `||` keeps its NULL semantics and its column name.
+        let got = rows(
+            "SELECT v || '/' || CAST(n AS VARCHAR), concat(v, NULL), concat_ws('-', v, 'z') FROM (VALUES ('a', 1), (NULL, 2)) t(v, n) ORDER BY n",
+        )
+        .await
+        .expect("answers");
+        let text = got.join("\n");
+        assert!(text.contains("t.v || Utf8(\"/\") || t.n"), "{text}");
+        assert!(
+            got[3].contains("| a/1 ") && got[3].contains("| a-z "),
+            "{text}"
+        );
+        assert!(got[4].starts_with("|    "), "NULL || … is NULL: {text}");
+        for sql in [
+            "SELECT 'a' || 'b'",
+            "SELECT concat('a', 1, NULL)",
+            "SELECT make_array(1) || make_array(2)",
+            "SELECT array_concat(make_array(1), make_array(2, 3))",
+            "SELECT count(*) FROM (VALUES ('a'), ('b')) t(v) WHERE v || 'x' = 'ax'",
+            "SELECT (SELECT max(v || 'x') FROM (VALUES ('a')) u(v)) || 'y'",
+            "SELECT v || 'x' AS k, count(*) FROM (VALUES ('a'), ('a')) t(v) GROUP BY v || 'x'",
+        ] {
+            assert!(run(sql).await.is_ok(), "{sql}: {:?}", run(sql).await);
         }
     }
 }

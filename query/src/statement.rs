@@ -5,7 +5,14 @@
 //! - at most [`StatementLimits::max_nodes`] expression nodes and [`StatementLimits::max_depth`]
 //!   levels of nested expressions and subqueries — a chain `a OR b OR …` or `1 + 1 + …` is as deep
 //!   as it is long, and a tree that deep would exhaust the stack of whatever walks it next (the
-//!   planner, the optimizer, the evaluator, even its `Drop`);
+//!   planner, the optimizer, the evaluator, even its `Drop`); every nested expression counts, of
+//!   whatever kind (casts, function arguments, `CASE`, subscripts, field access), and a flat chain
+//!   that the planner turns into nested calls (`a[1][2]…`, `a.b.c…`, `j -> 'k' -> …`) counts one
+//!   level per link: planning `make_array(1)[1:3]…` is cubic in the length of the chain;
+//! - at most [`StatementLimits::max_relations`] table references (tables, views, common table
+//!   expressions, subqueries in `FROM`, table functions) and set operations (`UNION`, `INTERSECT`,
+//!   `EXCEPT`) in all: the planner's time grows faster than linearly with the inputs of a plan
+//!   (300 comma-joined tables took more than a minute);
 //! - `EXPLAIN` in any form (`ANALYZE`, `VERBOSE`, `FORMAT …`) only for the unscoped operator: a plan
 //!   shows file names, index hit counts and Parquet statistics of the whole warehouse, not of a
 //!   principal's rows.
@@ -15,7 +22,9 @@
 //! dropped there too.
 
 use datafusion::sql::parser::{DFParserBuilder, Statement as DfStatement};
-use datafusion::sql::sqlparser::ast::{Expr, Query, Statement, Visit, Visitor};
+use datafusion::sql::sqlparser::ast::{
+    Expr, Query, SetExpr, Statement, TableFactor, Visit, Visitor,
+};
 use datafusion::sql::sqlparser::dialect::GenericDialect;
 use std::ops::ControlFlow;
 
@@ -32,8 +41,11 @@ pub struct StatementLimits {
     pub max_bytes: usize,
     /// Most expression nodes in one statement.
     pub max_nodes: usize,
-    /// Deepest nesting of expressions and subqueries.
+    /// Deepest nesting of expressions and subqueries (a link of a subscript or field-access chain
+    /// counts one level).
     pub max_depth: usize,
+    /// Most table references and set operations in one statement.
+    pub max_relations: usize,
     /// The parser's own recursion limit (nested parentheses, subqueries).
     pub parser_recursion: usize,
 }
@@ -44,6 +56,7 @@ impl Default for StatementLimits {
             max_bytes: 64 << 10,
             max_nodes: 10_000,
             max_depth: 128,
+            max_relations: 32,
             parser_recursion: 64,
         }
     }
@@ -62,9 +75,14 @@ pub enum StatementError {
     TooManyNodes { max: usize },
     /// Nested too deeply.
     #[error(
-        "the statement nests expressions or subqueries more than {max} levels deep (a chain `a OR b OR …` counts one level per term); use `IN (…)` or split it"
+        "the statement nests expressions or subqueries more than {max} levels deep (a chain `a OR b OR …` counts one level per term, and so does each link of `a[1][2].b…`); use `IN (…)` or split it"
     )]
     TooDeep { max: usize },
+    /// Too many tables, joins or set operations.
+    #[error(
+        "the statement has more than {max} table references and set operations (UNION, INTERSECT, EXCEPT) in all; split it into smaller statements"
+    )]
+    TooManyRelations { max: usize },
     /// Not parsable (including the parser's recursion limit).
     #[error("{0}")]
     Parse(String),
@@ -90,6 +108,8 @@ pub struct Checked {
     pub nodes: usize,
     /// Deepest nesting seen.
     pub depth: usize,
+    /// Table references and set operations counted.
+    pub relations: usize,
 }
 
 /// Checks `sql` on a thread with a large stack. `explain_allowed`: the unscoped operator's session.
@@ -165,6 +185,8 @@ pub fn check_now(
         depth: 0,
         deepest: 0,
         nodes: 0,
+        relations: 0,
+        weights: Vec::new(),
         explain_allowed,
     };
     walk.statement(&statement)?;
@@ -172,6 +194,7 @@ pub fn check_now(
         statement,
         nodes: walk.nodes,
         depth: walk.deepest,
+        relations: walk.relations,
     })
 }
 
@@ -187,7 +210,38 @@ struct Walk<'a> {
     depth: usize,
     deepest: usize,
     nodes: usize,
+    relations: usize,
+    /// The levels each expression being walked added (popped when it is left).
+    weights: Vec<usize>,
     explain_allowed: bool,
+}
+
+/// Levels an expression adds to the nesting: one, plus one per link of a chain that the planner
+/// turns into nested calls (each subscript or field access of `a[1][2].b`, each step of a JSON
+/// path, each part past the first of a compound identifier).
+fn weight(expr: &Expr) -> usize {
+    let links = match expr {
+        Expr::CompoundFieldAccess { access_chain, .. } => access_chain.len(),
+        Expr::JsonAccess { path, .. } => path.path.len(),
+        Expr::CompoundIdentifier(parts) => parts.len().saturating_sub(1),
+        _ => 0,
+    };
+    links.saturating_add(1)
+}
+
+/// Set operations (`UNION`, `INTERSECT`, `EXCEPT`) at the top of a query body, counted without
+/// recursion (a chain of them is as deep as it is long).
+fn set_operations(body: &SetExpr) -> usize {
+    let mut count = 0usize;
+    let mut pending = vec![body];
+    while let Some(e) = pending.pop() {
+        if let SetExpr::SetOperation { left, right, .. } = e {
+            count = count.saturating_add(1);
+            pending.push(left);
+            pending.push(right);
+        }
+    }
+    count
 }
 
 impl Walk<'_> {
@@ -225,9 +279,11 @@ impl Walk<'_> {
         }
     }
 
-    fn enter(&mut self) -> ControlFlow<StatementError> {
-        self.depth += 1;
-        self.nodes += 1;
+    /// Enters a node that adds `levels` of nesting (and as many nodes).
+    fn enter(&mut self, levels: usize) -> ControlFlow<StatementError> {
+        self.weights.push(levels);
+        self.depth = self.depth.saturating_add(levels);
+        self.nodes = self.nodes.saturating_add(levels);
         self.deepest = self.deepest.max(self.depth);
         if self.depth > self.limits.max_depth {
             return ControlFlow::Break(StatementError::TooDeep {
@@ -243,7 +299,19 @@ impl Walk<'_> {
     }
 
     fn leave(&mut self) -> ControlFlow<StatementError> {
-        self.depth = self.depth.saturating_sub(1);
+        let levels = self.weights.pop().unwrap_or(1);
+        self.depth = self.depth.saturating_sub(levels);
+        ControlFlow::Continue(())
+    }
+
+    /// Counts `n` more table references or set operations.
+    fn relate(&mut self, n: usize) -> ControlFlow<StatementError> {
+        self.relations = self.relations.saturating_add(n);
+        if self.relations > self.limits.max_relations {
+            return ControlFlow::Break(StatementError::TooManyRelations {
+                max: self.limits.max_relations,
+            });
+        }
         ControlFlow::Continue(())
     }
 }
@@ -251,20 +319,25 @@ impl Walk<'_> {
 impl Visitor for Walk<'_> {
     type Break = StatementError;
 
-    fn pre_visit_expr(&mut self, _expr: &Expr) -> ControlFlow<StatementError> {
-        self.enter()
+    fn pre_visit_expr(&mut self, expr: &Expr) -> ControlFlow<StatementError> {
+        self.enter(weight(expr))
     }
 
     fn post_visit_expr(&mut self, _expr: &Expr) -> ControlFlow<StatementError> {
         self.leave()
     }
 
-    fn pre_visit_query(&mut self, _query: &Query) -> ControlFlow<StatementError> {
-        self.enter()
+    fn pre_visit_query(&mut self, query: &Query) -> ControlFlow<StatementError> {
+        self.relate(set_operations(&query.body))?;
+        self.enter(1)
     }
 
     fn post_visit_query(&mut self, _query: &Query) -> ControlFlow<StatementError> {
         self.leave()
+    }
+
+    fn pre_visit_table_factor(&mut self, _factor: &TableFactor) -> ControlFlow<StatementError> {
+        self.relate(1)
     }
 
     fn pre_visit_statement(&mut self, s: &Statement) -> ControlFlow<StatementError> {
@@ -328,6 +401,100 @@ mod tests {
         // 100 terms is within the limits.
         let short = format!("SELECT 1{}", "+1".repeat(99));
         assert!(run(&short, false).is_ok());
+    }
+
+    #[test]
+    fn subscript_and_field_access_chains_count_one_level_per_link() {
+        // 2 KB, 400 links: the planner's time is cubic in the chain's length.
+        let slices = format!("SELECT make_array(1,2,3){}", "[1:3]".repeat(400));
+        assert!(matches!(
+            run(&slices, false),
+            Err(StatementError::TooDeep { max: 128 })
+        ));
+        let fields = format!("SELECT named_struct('a', 1){}", "['a']".repeat(200));
+        assert!(matches!(
+            run(&fields, true),
+            Err(StatementError::TooDeep { .. })
+        ));
+        let path = format!("SELECT s{} FROM t", ".f".repeat(200));
+        assert!(matches!(
+            run(&path, false),
+            Err(StatementError::TooDeep { .. })
+        ));
+        // Every kind of nested expression counts: casts, function arguments, CASE.
+        let casts = format!("SELECT {}1{}", "CAST(".repeat(60), " AS BIGINT)".repeat(60));
+        let nested_calls = format!("SELECT {}1{}", "abs(".repeat(60), ")".repeat(60));
+        let cases = format!(
+            "SELECT {}1{}",
+            "CASE WHEN true THEN ".repeat(60),
+            " END".repeat(60)
+        );
+        for sql in [casts, nested_calls, cases] {
+            let c = run(&sql, false).expect("within the limits");
+            assert!(c.depth > 60, "{sql}: {c:?}");
+        }
+        // A short chain is an ordinary query.
+        let short = run("SELECT make_array(1,2,3)[1:3][2], s['a'].b FROM t", false).expect("ok");
+        assert!(short.depth >= 4, "{short:?}");
+    }
+
+    #[test]
+    fn tables_joins_and_set_operations_are_capped() {
+        let max = limits().max_relations;
+        let comma = |n: usize| {
+            let from = (0..n)
+                .map(|i| format!("events e{i}"))
+                .collect::<Vec<_>>()
+                .join(", ");
+            format!("SELECT 1 FROM {from} LIMIT 1")
+        };
+        assert!(matches!(
+            run(&comma(300), false),
+            Err(StatementError::TooManyRelations { max: 32 })
+        ));
+        assert!(matches!(
+            run(&comma(max + 1), true),
+            Err(StatementError::TooManyRelations { .. })
+        ));
+        assert_eq!(run(&comma(max), false).expect("ok").relations, max);
+        let joins = (1..=max)
+            .map(|i| format!(" JOIN events e{i} ON e{i}.ticket = e0.ticket"))
+            .collect::<String>();
+        assert!(matches!(
+            run(&format!("SELECT 1 FROM events e0{joins}"), false),
+            Err(StatementError::TooManyRelations { .. })
+        ));
+        let unions = |n: usize| {
+            (0..n)
+                .map(|i| format!("SELECT {i}"))
+                .collect::<Vec<_>>()
+                .join(" UNION ALL ")
+        };
+        assert!(run(&unions(max + 1), false).is_ok());
+        assert!(matches!(
+            run(&unions(max + 2), false),
+            Err(StatementError::TooManyRelations { .. })
+        ));
+        // Each reference to a common table expression is one more input to plan.
+        let cte = format!(
+            "WITH a AS (SELECT 1 AS x) SELECT 1 FROM {}",
+            (0..40)
+                .map(|i| format!("a a{i}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+        assert!(matches!(
+            run(&cte, false),
+            Err(StatementError::TooManyRelations { .. })
+        ));
+        // A self-join, a union of two subqueries and an IN subquery are ordinary.
+        assert!(
+            run(
+                "SELECT a.ticket FROM events a JOIN events b ON a.ticket = b.ticket WHERE a.subject_id IN (SELECT subject_id FROM events) UNION SELECT ticket FROM (SELECT ticket FROM events)",
+                false
+            )
+            .is_ok()
+        );
     }
 
     #[test]
