@@ -311,6 +311,24 @@ fn every_request_is_one_audit_event_and_hostile_statements_leave_the_server_up()
                 .to_owned(),
             "ecursive",
         ),
+        // Red team of issue 14: a 400-link subscript chain (planning is cubic in its length: 300
+        // links took 20 s) and 300 comma-joined tables (70 s of planning).
+        (
+            "adviser",
+            format!("SELECT make_array(1,2,3){}", "[1:3]".repeat(400)),
+            "levels deep",
+        ),
+        (
+            "adviser",
+            format!(
+                "SELECT 1 FROM {} LIMIT 1",
+                (0..300)
+                    .map(|i| format!("events e{i}"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+            "table references",
+        ),
     ];
     for (who, q, _) in &hostile {
         list.push(sql(who, json!({ "sql": q }), 400));
@@ -327,6 +345,23 @@ fn every_request_is_one_audit_event_and_hostile_statements_leave_the_server_up()
         ("auditor", "SELECT lpad('x', 2000000000)", 400),
         ("admin", "SELECT array_repeat(1, 2000000000)", 400),
         ("admin", "SELECT generate_series(1, 9000000000)", 400),
+        // Red team of issue 14: `||` and `concat` eightfold per level (2.4 GB of RSS, then an
+        // Arrow offset overflow, before they were bounded).
+        (
+            "adviser",
+            "WITH a AS (SELECT repeat('x',16000000) s), b AS (SELECT s||s||s||s||s||s||s||s s FROM a), c AS (SELECT s||s||s||s||s||s||s||s s FROM b) SELECT length(s) FROM c",
+            400,
+        ),
+        (
+            "admin",
+            "WITH a AS (SELECT repeat('x',16000000) s), b AS (SELECT concat(s,s,s,s,s,s,s,s) s FROM a), c AS (SELECT concat(s,s,s,s,s,s,s,s) s FROM b) SELECT length(s) FROM c",
+            400,
+        ),
+        (
+            "adviser",
+            "SELECT length(s || s || s) FROM (SELECT repeat(subject_id, 300000) s FROM events) t",
+            400,
+        ),
     ];
     for (who, q, status) in amplifying {
         list.push(sql(who, json!({ "sql": q }), status));
