@@ -131,11 +131,11 @@ fn decisions(c: &mut Criterion) {
     );
 }
 
-/// The research desk's post-processing, the work polars could have taken: every cell and margin of a
-/// 3-dimension answer over 100,000 rows, then the primary rules and secondary suppression.
-fn disclosure_control(c: &mut Criterion) {
-    use iris_research::cells::{Row, build};
-    use iris_research::suppress::{Rules, suppress};
+/// The research desk's release path: bound 100,000 rows into the 3 × 14 × 8 cells of a 3-dimension
+/// answer, then draw the discrete Gaussian for the cells' counts and sums (OpenDP, OpenSSL's CSPRNG).
+fn private_release(c: &mut Criterion) {
+    use iris_research::cells::{Bounds, Grid, Row, build};
+    use iris_research::mechanism::gaussian;
     let rows: Vec<Row> = (0..100_000u64)
         .map(|i| Row {
             dims: vec![
@@ -149,12 +149,23 @@ fn disclosure_control(c: &mut Criterion) {
             measures: vec![(i % 977) as f64 * 31.0],
         })
         .collect();
+    let grid = Grid::new(vec![
+        (0..3).map(|i| format!("r{i}")).collect(),
+        (0..14).map(|i| format!("s{i}")).collect(),
+        (0..8).map(|i| format!("q{i}")).collect(),
+    ]);
+    let bounds = Bounds {
+        rows_total: 8,
+        rows_per_cell: 1,
+    };
     c.bench_function(
-        "disclosure control: cells, margins and suppression of 100k rows × 3 dims",
+        "private release: bound 100k rows into 336 cells, Gaussian noise on counts and sums",
         |b| {
             b.iter(|| {
-                let cells = build(black_box(&rows), 3, 1);
-                black_box(suppress(&cells, 3, &[0], &Rules::default()))
+                let e = build(black_box(rows.clone()), &grid, 1, bounds);
+                let n = gaussian(&e.persons, 8f64.sqrt(), 0.01).expect("noise");
+                let s = gaussian(&e.sums[0], 30_000.0 * 8f64.sqrt(), 0.01).expect("noise");
+                black_box((n, s))
             })
         },
     );
@@ -162,7 +173,7 @@ fn disclosure_control(c: &mut Criterion) {
 
 fn main() {
     let mut c = Criterion::default().configure_from_args();
-    disclosure_control(&mut c);
+    private_release(&mut c);
     validation(&mut c);
     hashing(&mut c);
     index_lookup(&mut c);

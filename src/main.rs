@@ -77,9 +77,16 @@ enum Command {
     Seal,
     /// Check every partition and seal; exit 0 if all holds, 1 with one line per finding.
     Verify {
-        /// A checkpoint exported earlier: the chain must still contain it.
+        /// A checkpoint exported earlier (JSON or C2SP note): the chain must still contain it.
         #[arg(long)]
         checkpoint: Option<PathBuf>,
+        /// A witness's key `NAME+HASH+KEY` (repeatable): the note `--checkpoint` must carry its
+        /// cosignature, for at least `--quorum` of them.
+        #[arg(long = "witness", requires = "checkpoint")]
+        witnesses: Vec<String>,
+        /// How many `--witness` cosignatures are required (default: all).
+        #[arg(long, requires = "checkpoint")]
+        quorum: Option<usize>,
     },
     /// Rebuild the lookup indexes of sealed partitions that lack one or whose index is stale.
     Reindex {
@@ -102,7 +109,23 @@ enum Command {
         /// Write to this file instead of standard output.
         #[arg(long, short)]
         out: Option<PathBuf>,
+        /// json (Iris's chain head, for `verify --checkpoint`), note (C2SP tlog-checkpoint over the
+        /// Merkle tree of the seals) or vkey (the note's verifier key).
+        #[arg(long, value_enum, default_value = "json")]
+        format: cmd::prove::CheckpointFormat,
+        /// The log's origin in a note checkpoint (and its key's name).
+        #[arg(long, env = "IRIS_ORIGIN", default_value = cmd::prove::DEFAULT_ORIGIN)]
+        origin: String,
     },
+    /// A self-contained proof that events are in the log (checked offline by `verify-proof`).
+    Prove(cmd::prove::ProveArgs),
+    /// Check a proof bundle offline, without the store: exit 0 (holds), 1 (does not), 2 (unreadable).
+    VerifyProof(cmd::prove::VerifyProofArgs),
+    /// Prove that the log at checkpoint NEW extends the log at checkpoint OLD (exit 0, else 1).
+    Consistency(cmd::prove::ConsistencyArgs),
+    /// A witness (C2SP tlog-witness) with its own key and state; have witnesses cosign a checkpoint.
+    #[command(subcommand)]
+    Witness(cmd::witness::WitnessCommand),
     /// Run a SQL query over the sealed events (tables `events`, `rejections`).
     Sql {
         /// The query text (or use --file).
@@ -147,7 +170,8 @@ enum Command {
     /// The labour-market tables: generate synthetic data, import CSV files.
     #[command(subcommand)]
     Labour(cmd::labour::LabourCommand),
-    /// An aggregate query over the labour-market tables, released under a project's disclosure rules.
+    /// An aggregate query over the labour-market tables, released with differential privacy from a
+    /// project's budget.
     Research {
         /// One SELECT of aggregates, e.g. "SELECT region, COUNT(DISTINCT worker) FROM declarations GROUP BY region".
         sql: String,
@@ -160,6 +184,9 @@ enum Command {
         #[command(flatten)]
         answer: cmd::research::AnswerArgs,
     },
+    /// The research projects' privacy budgets: spent, left (locally every project and the reports';
+    /// with --server the token's project).
+    Budget(cmd::research::BudgetArgs),
 }
 
 fn main() {
@@ -171,6 +198,15 @@ fn main() {
         .with_writer(std::io::stderr)
         .init();
     let cli = Cli::parse();
+    // A command writing to a closed pipe (`iris sql … | head -1`) ends quietly, as other Unix tools
+    // do, instead of panicking in println!. Not for the server: its sockets must never raise SIGPIPE.
+    #[cfg(unix)]
+    if !matches!(cli.command, Command::Serve(_)) {
+        // SAFETY: setting a signal's disposition to its default before any thread starts.
+        unsafe {
+            libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+        }
+    }
     let dir = iris_store::datadir::DataDir::new(&cli.data, cli.store.clone())
         .with_max_seq_jump(cli.max_seq_jump)
         .with_wal_mirror(cli.wal_mirror.clone());

@@ -619,4 +619,61 @@ fn sigterm_stops_the_server_within_seconds_during_a_runaway_query() {
         started.elapsed()
     );
     let _ = runaway.join();
+    // The abandoned query still left its audit event, written at shutdown.
+    let server = Server::start(f._tmp.path(), &[]);
+    let r = f
+        .client
+        .post(format!("{}/v1/sql", server.url))
+        .bearer_auth(&f.t["admin"])
+        .json(&json!({"sql": "SELECT count(*) AS n FROM audit WHERE error_code LIKE '%abandoned at shutdown%' AND application LIKE '%/v1/sql%'"}))
+        .send()
+        .expect("audit query");
+    let body: Value = r.json().expect("json");
+    assert_eq!(body["rows"][0]["n"].as_u64(), Some(1), "{body}");
+}
+
+#[test]
+fn idle_half_sent_connections_cannot_exhaust_the_server() {
+    let f = setup(&[]);
+    let addr = f.server.url.trim_start_matches("http://").to_owned();
+    // Far more half-sent requests (headers never finished) than the connection cap, as a slowloris
+    // client would: they must neither exhaust descriptors nor stop the write-ahead log.
+    let mut idle = Vec::new();
+    for _ in 0..700 {
+        match std::net::TcpStream::connect(&addr) {
+            Ok(mut s) => {
+                use std::io::Write;
+                let _ = s.write_all(b"GET /v1/health HTTP/1.1\r\nHost: x\r\n");
+                idle.push(s);
+            }
+            Err(_) => break,
+        }
+    }
+    assert!(idle.len() >= 600, "only {} connections opened", idle.len());
+    // The header timeout frees the slots: the service answers again within seconds, while the idle
+    // clients are still connected.
+    let started = Instant::now();
+    let mut healthy = false;
+    while started.elapsed() < Duration::from_secs(30) {
+        let ok = reqwest::blocking::Client::new()
+            .get(format!("{}/v1/health", f.server.url))
+            .timeout(Duration::from_secs(3))
+            .send()
+            .is_ok_and(|r| r.status().as_u16() == 200);
+        if ok {
+            healthy = true;
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    assert!(healthy, "no answer {:?} after the flood", started.elapsed());
+    // And the log still takes requests: an admin's seal is logged and answered.
+    let r = f
+        .client
+        .post(format!("{}/v1/seal", f.server.url))
+        .bearer_auth(&f.t["admin"])
+        .send()
+        .expect("seal");
+    assert_eq!(r.status().as_u16(), 200);
+    drop(idle);
 }

@@ -1,19 +1,19 @@
-//! Researchers get only anonymised aggregates of the labour-market tables, asked over HTTP as they
-//! would: an adversarial suite of disallowed queries, each refused with its reason or answered with
-//! safe cells only (checked against the raw rows by the administrator's own SQL); a benign suite of
-//! real statistical queries of which at most 5 % may be refused; differencing pairs and trackers;
-//! reports in every format, also through the CLI; refusals for other roles; and every request an
-//! audit event in the chain, which still verifies.
+//! Researchers get only differentially private aggregates of the labour-market tables, asked over HTTP
+//! as they would: disallowed shapes refused with a reason that depends on the text alone (the same
+//! reasons over other data, nothing spent); real statistical queries answered with noisy figures close
+//! to the raw rows (checked by the administrator's own SQL); the same release answered again for
+//! free; a budget that holds under concurrency and across a restart; a seeded, statistical attack
+//! suite (trackers, differencing, averaging over many texts, quantile extremes) whose estimates miss
+//! by the README's margins; reports released once for everyone; every request an audit event.
 
 mod support;
 
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use support::{Server, install_access, iris, ok, stdout, token};
 
 const PROJECT: &str = "LM-2025-01";
-const MIN: f64 = 10.0;
 /// The age classes, as the table defines them (written again here, independently).
 const AGE_CLASS: &str = "CASE WHEN CAST(substr(quarter, 1, 4) AS INT) - birth_year < 25 THEN '15-24' \
     WHEN CAST(substr(quarter, 1, 4) AS INT) - birth_year < 35 THEN '25-34' \
@@ -29,8 +29,6 @@ struct Stat {
     dims: Vec<&'static str>,
     filter: Option<String>,
     extra: &'static str,
-    /// Check sums of wages against the dominance and p % rules too.
-    sums: bool,
 }
 
 fn unit(table: &str) -> &'static str {
@@ -48,13 +46,11 @@ impl Stat {
             dims: dims.to_vec(),
             filter: filter.map(str::to_owned),
             extra: "",
-            sums: false,
         }
     }
 
     fn with(mut self, extra: &'static str) -> Stat {
         self.extra = extra;
-        self.sums = extra.contains("SUM(wage)") || extra.contains("AVG(wage)");
         self
     }
 
@@ -111,6 +107,23 @@ impl Desk {
         self.ask_as(&self.researcher, sql)
     }
 
+    fn budget_as(&self, token: &str) -> Value {
+        let r = self
+            .client
+            .get(format!("{}/v1/research/budget", self.url))
+            .bearer_auth(token)
+            .send()
+            .expect("budget");
+        assert_eq!(r.status().as_u16(), 200);
+        r.json().expect("json")
+    }
+
+    fn spent(&self) -> f64 {
+        self.budget_as(&self.researcher)["budgets"][0]["rho_spent"]
+            .as_f64()
+            .expect("rho_spent")
+    }
+
     fn admin_rows(&self, sql: &str) -> Vec<Value> {
         let r = self
             .client
@@ -125,20 +138,8 @@ impl Desk {
         body["rows"].as_array().cloned().unwrap_or_default()
     }
 
-    /// Starts the project with no history of released cells.
-    fn forget_history(&self) {
-        let _ = std::fs::remove_file(
-            self.data
-                .join("research")
-                .join(PROJECT)
-                .join("released.jsonl"),
-        );
-    }
-
-    /// Checks an answer against the raw rows: every released cell (and margin) counts at least MIN
-    /// persons, and exactly as many as the administrator's own count; released sums of wages pass the
-    /// dominance (2, 85 %) and p % (10 %) rules.
-    fn check_released(&self, q: &Stat, answer: &Value) {
+    /// The true persons of every finest cell, from the raw rows.
+    fn truth(&self, q: &Stat) -> BTreeMap<Vec<String>, f64> {
         let source = format!("(SELECT *, {AGE_CLASS} AS age_class FROM {}) AS t", q.table);
         let filter = q
             .filter
@@ -146,100 +147,46 @@ impl Desk {
             .map(|f| format!(" WHERE {f}"))
             .unwrap_or_default();
         let u = unit(q.table);
-        let mut persons: BTreeMap<Vec<String>, f64> = BTreeMap::new();
-        if q.dims.is_empty() {
-            let rows = self.admin_rows(&format!(
-                "SELECT COUNT(DISTINCT {u}) AS n FROM {source}{filter}"
-            ));
-            persons.insert(Vec::new(), rows[0]["n"].as_f64().unwrap_or(0.0));
+        let mut persons = BTreeMap::new();
+        let cols: Vec<String> = q
+            .dims
+            .iter()
+            .enumerate()
+            .map(|(i, d)| format!("COALESCE(CAST({d} AS VARCHAR), '(none)') AS d{i}"))
+            .chain(std::iter::once(format!("COUNT(DISTINCT {u}) AS n")))
+            .collect();
+        let group = if q.dims.is_empty() {
+            String::new()
         } else {
-            let cols: Vec<String> = q
-                .dims
-                .iter()
-                .enumerate()
-                .map(|(i, d)| format!("CAST({d} AS VARCHAR) AS d{i}, grouping({d}) AS g{i}"))
+            format!(" GROUP BY {}", q.dims.join(", "))
+        };
+        for r in self.admin_rows(&format!(
+            "SELECT {} FROM {source}{filter}{group}",
+            cols.join(", ")
+        )) {
+            let key: Vec<String> = (0..q.dims.len())
+                .map(|i| r[format!("d{i}")].as_str().unwrap_or("").to_owned())
                 .collect();
-            let sql = format!(
-                "SELECT {}, COUNT(DISTINCT {u}) AS n FROM {source}{filter} GROUP BY CUBE({})",
-                cols.join(", "),
-                q.dims.join(", ")
-            );
-            for r in self.admin_rows(&sql) {
-                let key: Vec<String> = (0..q.dims.len())
-                    .map(|i| {
-                        if r[format!("g{i}")].as_i64() == Some(1) {
-                            "Total".to_owned()
-                        } else {
-                            r[format!("d{i}")].as_str().unwrap_or("(none)").to_owned()
-                        }
-                    })
-                    .collect();
-                persons.insert(key, r["n"].as_f64().unwrap_or(0.0));
-            }
+            persons.insert(key, r["n"].as_f64().unwrap_or(0.0));
         }
-        // Contributions of each person to each cell's wage total, for the dominance check.
-        let mut contributions: BTreeMap<Vec<String>, BTreeMap<String, f64>> = BTreeMap::new();
-        if q.sums {
-            let dims: Vec<String> = q
-                .dims
-                .iter()
-                .map(|d| format!("COALESCE(CAST({d} AS VARCHAR), '(none)')"))
-                .collect();
-            let lead = if dims.is_empty() {
-                String::new()
-            } else {
-                format!("{}, ", dims.join(", "))
-            };
-            let sql = format!(
-                "SELECT {lead}{u} AS who, SUM(LEAST(GREATEST(wage, 0.0), 60000.0)) AS c FROM {source}{filter} GROUP BY {lead}{u}"
-            );
-            for r in self.admin_rows(&sql) {
-                let values: Vec<String> = r
-                    .as_object()
-                    .map(|o| {
-                        o.values()
-                            .take(q.dims.len())
-                            .map(|v| v.as_str().unwrap_or("").to_owned())
-                            .collect()
-                    })
-                    .unwrap_or_default();
-                let who = r["who"].as_str().unwrap_or("").to_owned();
-                let c = r["c"].as_f64().unwrap_or(0.0);
-                // Add the contribution to the cell and to each of its margins.
-                for mask in 0..(1u32 << q.dims.len()) {
-                    let key: Vec<String> = values
-                        .iter()
-                        .enumerate()
-                        .map(|(i, v)| {
-                            if mask & (1 << i) == 0 {
-                                v.clone()
-                            } else {
-                                "Total".into()
-                            }
-                        })
-                        .collect();
-                    *contributions
-                        .entry(key)
-                        .or_default()
-                        .entry(who.clone())
-                        .or_default() += c;
-                }
-            }
-        }
+        persons
+    }
+
+    /// Checks an answer against the raw rows: no identifier anywhere; every finest cell is `:c` in
+    /// all its figures or shows figures; a cell's noisy count of persons is within 6 σ of the truth
+    /// (plus the rounding); the answer says what it cost.
+    fn check_released(&self, q: &Stat, answer: &Value) {
+        let truth = self.truth(q);
         let rows = answer["rows"].as_array().expect("rows");
-        if rows.is_empty() {
-            let all = persons
-                .get(&vec!["Total".to_owned(); q.dims.len()])
-                .copied()
-                .unwrap_or(0.0);
-            assert_eq!(all, 0.0, "{}: no cell released for {all} persons", q.sql());
-        }
         let d = q.dims.len();
-        for row in rows {
-            let key: Vec<String> = (0..d)
-                .map(|i| row[i].as_str().unwrap_or("").to_owned())
-                .collect();
-            let released = &row[d];
+        let privacy = &answer["privacy"];
+        let sigma = privacy["sigma"][d]
+            .as_f64()
+            .expect("σ of the persons column");
+        let round = privacy["round_to"].as_f64().unwrap_or(1.0);
+        assert!(sigma > 0.0, "{}: no noise: {answer}", q.sql());
+        assert!(privacy["rho_query"].as_f64().is_some());
+        for (i, row) in rows.iter().enumerate() {
             for v in row
                 .as_array()
                 .into_iter()
@@ -249,51 +196,34 @@ impl Desk {
                 let id_like = (10..=11).contains(&v.len()) && v.bytes().all(|b| b.is_ascii_digit());
                 assert!(!id_like, "an identifier in a released row: {row}");
             }
+            let released = &row[d];
             if released == ":c" {
                 assert!(
                     row.as_array()
                         .map(|r| r[d..].iter().all(|v| v == ":c"))
                         .unwrap_or(false),
-                    "a suppressed cell shows a figure: {row}"
+                    "a confidential cell shows a figure: {row}"
                 );
                 continue;
             }
-            let n = persons.get(&key).copied().unwrap_or(0.0);
+            if answer["margin"][i].as_bool() == Some(true) {
+                continue;
+            }
+            let key: Vec<String> = (0..d)
+                .map(|i| row[i].as_str().unwrap_or("").to_owned())
+                .collect();
+            let n = truth.get(&key).copied().unwrap_or(0.0);
+            let got = released.as_f64().expect("a number");
             assert!(
-                n >= MIN,
-                "{}: cell {key:?} released with {n} persons: {answer}",
+                (got - n).abs() <= 6.0 * sigma + round,
+                "{}: cell {key:?} released {got} for {n} persons (σ {sigma})",
                 q.sql()
             );
-            assert_eq!(released.as_f64(), Some(n), "{}: cell {key:?}", q.sql());
-            if q.sums {
-                let mut c: Vec<f64> = contributions
-                    .get(&key)
-                    .map(|m| m.values().copied().collect())
-                    .unwrap_or_default();
-                c.sort_by(|a, b| b.total_cmp(a));
-                let total: f64 = c.iter().sum();
-                let (x1, x2) = (
-                    c.first().copied().unwrap_or(0.0),
-                    c.get(1).copied().unwrap_or(0.0),
-                );
-                if total > 0.0 {
-                    assert!(
-                        x1 + x2 <= 0.85 * total + 1e-6,
-                        "{}: cell {key:?} dominated yet released",
-                        q.sql()
-                    );
-                    assert!(
-                        total - x1 - x2 >= 0.10 * x1 - 1e-6,
-                        "{}: cell {key:?} fails p % yet released",
-                        q.sql()
-                    );
-                }
-            }
         }
     }
 
-    /// Sends a checked statistical query: refused (with a reason) or released safe; returns whether
-    /// it was answered.
+    /// Sends a checked statistical query: refused (with a reason) or released; returns whether it was
+    /// answered.
     fn stat(&self, q: &Stat) -> bool {
         let sql = q.sql();
         let (status, body) = self.ask(&sql);
@@ -313,7 +243,8 @@ impl Desk {
     }
 }
 
-fn start() -> (tempfile::TempDir, Server, Desk) {
+/// A store with the sample labour tables, the access files, and `projects` as projects.toml.
+fn store(projects: Option<&str>) -> (tempfile::TempDir, PathBuf) {
     let dir = tempfile::tempdir().expect("tmp");
     let data = dir.path().join("data");
     ok(iris(&data, &["keygen", "--id", "k1"]), "keygen");
@@ -322,17 +253,30 @@ fn start() -> (tempfile::TempDir, Server, Desk) {
         "labour import",
     );
     install_access(&data);
-    let researcher = token(&data, &["--role", "researcher", "--principal", PROJECT]);
-    let admin = token(&data, &["--role", "admin"]);
-    let server = Server::start(&data, &[]);
+    if let Some(p) = projects {
+        std::fs::write(data.join("access/policies/projects.toml"), p).expect("projects");
+    }
+    (dir, data)
+}
+
+fn desk_on(data: &Path, project: &str) -> (Server, Desk) {
+    let researcher = token(data, &["--role", "researcher", "--principal", project]);
+    let admin = token(data, &["--role", "admin"]);
+    let server = Server::start(data, &[]);
     let desk = Desk {
         url: server.url.clone(),
         client: reqwest::blocking::Client::new(),
         researcher,
         admin,
-        data,
+        data: data.to_owned(),
         sent: std::cell::Cell::new(0),
     };
+    (server, desk)
+}
+
+fn start() -> (tempfile::TempDir, Server, Desk) {
+    let (dir, data) = store(None);
+    let (server, desk) = desk_on(&data, PROJECT);
     (dir, server, desk)
 }
 
@@ -492,6 +436,73 @@ fn refused_queries() -> Vec<(String, &'static str)> {
         "from 0 to 1",
     );
     add(
+        "SELECT STDDEV(wage) FROM declarations".into(),
+        "not released",
+    );
+    // Values of the wrong type: the engine would convert them row by row and fail on some rows
+    // only — an error that would tell whether such a row exists.
+    for (sql, why) in [
+        (
+            "SELECT COUNT(*) FROM declarations WHERE age_class > 5",
+            "quote",
+        ),
+        (
+            "SELECT COUNT(*) FROM declarations WHERE region IN (1, 2)",
+            "quote",
+        ),
+        (
+            "SELECT COUNT(*) FROM declarations WHERE joint_committee BETWEEN 1 AND 300",
+            "quote",
+        ),
+        (
+            "SELECT COUNT(*) FROM declarations WHERE wage > '40000'",
+            "number",
+        ),
+        (
+            "SELECT COUNT(*) FROM declarations WHERE days IN ('1', '2')",
+            "number",
+        ),
+        (
+            "SELECT COUNT(*) FROM declarations WHERE region = true",
+            "quote",
+        ),
+    ] {
+        add(sql.into(), why);
+    }
+    // Statements no walk may recurse through: refused by the statement guard, the server alive.
+    let chain = (0..3_000)
+        .map(|i| format!("days = {i}"))
+        .collect::<Vec<_>>()
+        .join(" OR ");
+    add(
+        format!("SELECT COUNT(*) FROM declarations WHERE {chain}"),
+        "",
+    );
+    add(
+        format!(
+            "SELECT COUNT(*) FROM declarations WHERE region IN ('{}')",
+            "x".repeat(70_000)
+        ),
+        "bytes",
+    );
+    add(
+        format!(
+            "SELECT COUNT(*) FROM declarations WHERE {}region = 'BRU'{}",
+            "(".repeat(500),
+            ")".repeat(500)
+        ),
+        "",
+    );
+    add(
+        "SELECT VARIANCE(wage) FROM declarations".into(),
+        "not released",
+    );
+    add(
+        "SELECT arrondissement, nace, joint_committee, COUNT(*) FROM declarations GROUP BY arrondissement, nace, joint_committee"
+            .into(),
+        "cells",
+    );
+    add(
         "SELECT region, COUNT(*) AS n FROM declarations GROUP BY region HAVING MAX(wage) > 50000"
             .into(),
         "",
@@ -531,96 +542,6 @@ fn refused_queries() -> Vec<(String, &'static str)> {
     q
 }
 
-#[test]
-fn adversarial_queries_are_refused_or_get_only_safe_cells() {
-    let (_dir, _server, desk) = start();
-    let refused = refused_queries();
-    for (sql, why) in &refused {
-        let (status, body) = desk.ask(sql);
-        assert_eq!(status, 422, "{sql} was not refused: {body}");
-        let reason = body["error"].as_str().unwrap_or("");
-        assert!(
-            reason.starts_with("refused: ") && reason.len() > 20,
-            "{sql}: no reason: {body}"
-        );
-        assert!(
-            reason.contains(why),
-            "{sql}: reason `{reason}` does not say `{why}`"
-        );
-    }
-    // Small cells, dominance: answered, but only with cells that pass the rules.
-    let small = vec![
-        Stat::new(
-            "declarations",
-            &["arrondissement", "nace", "gender"],
-            Some("quarter = '2025-Q4'"),
-        ),
-        Stat::new(
-            "declarations",
-            &["joint_committee", "age_class", "worker_class"],
-            None,
-        ),
-        Stat::new(
-            "declarations",
-            &["sector", "arrondissement", "quarter"],
-            None,
-        ),
-        Stat::new(
-            "declarations",
-            &["gender", "age_class"],
-            Some("wage > 40000"),
-        ),
-        Stat::new(
-            "declarations",
-            &["region"],
-            Some("arrondissement = '81000' AND gender = 'X'"),
-        ),
-        Stat::new("declarations", &["age_class"], Some("age_class = '65+'")),
-        Stat::new(
-            "declarations",
-            &["nace", "region"],
-            Some("quarter = '2025-Q3'"),
-        )
-        .with(", SUM(wage) AS wages, AVG(wage) AS mean_wage"),
-        Stat::new(
-            "declarations",
-            &["arrondissement", "worker_class"],
-            Some("quarter = '2025-Q1'"),
-        )
-        .with(", SUM(wage) AS wages"),
-        Stat::new("declarations", &["sector"], Some("wage > 20000")).with(", SUM(wage) AS wages"),
-        Stat::new("relations", &["kind", "sector", "region"], None),
-        Stat::new("relations", &["end_quarter", "kind", "gender"], None),
-        Stat::new(
-            "positions",
-            &["position", "arrondissement", "age_class"],
-            Some("quarter = '2025-Q4'"),
-        ),
-        Stat::new(
-            "positions",
-            &["position", "gender", "age_class"],
-            Some("arrondissement = '81000'"),
-        ),
-        Stat::new("positions", &["quarter", "position"], Some("gender = 'X'")),
-    ];
-    let mut answered = 0;
-    for q in &small {
-        answered += usize::from(desk.stat(q));
-    }
-    assert!(
-        answered >= small.len() / 2,
-        "only {answered} of {} small-cell queries answered",
-        small.len()
-    );
-    let total = refused.len() + small.len();
-    assert!(total >= 100, "the suite has {total} queries");
-    eprintln!(
-        "adversarial suite: {} refused as expected, {} answered with safe cells only ({answered} answered)",
-        refused.len(),
-        small.len()
-    );
-}
-
 fn benign_queries() -> Vec<Stat> {
     let mut q = Vec::new();
     let q4 = Some("quarter = '2025-Q4'");
@@ -657,7 +578,7 @@ fn benign_queries() -> Vec<Stat> {
         ),
         (
             vec!["age_class"],
-            ", MEDIAN(wage) AS median_wage, STDDEV(wage) AS sd",
+            ", MEDIAN(wage) AS median_wage, QUANTILE(wage, 0.9) AS p90",
         ),
         (vec!["sector"], ", SUM(fte) AS fte, AVG(days) AS days"),
         (vec!["worker_class"], ", AVG(fte) AS mean_fte"),
@@ -716,7 +637,138 @@ fn benign_queries() -> Vec<Stat> {
 }
 
 #[test]
-fn benign_statistics_are_answered_and_correct() {
+fn refusals_depend_on_the_text_alone_and_spend_nothing() {
+    let (dir, mut server, desk) = start();
+    let refused = refused_queries();
+    let mut reasons = Vec::new();
+    for (sql, why) in &refused {
+        let (status, body) = desk.ask(sql);
+        assert_eq!(status, 422, "{sql} was not refused: {body}");
+        let reason = body["error"].as_str().unwrap_or("").to_owned();
+        assert!(
+            reason.starts_with("refused: ") && reason.len() > 20,
+            "{sql}: no reason: {body}"
+        );
+        assert!(
+            reason.contains(why),
+            "{sql}: reason `{reason}` does not say `{why}`"
+        );
+        reasons.push(reason);
+    }
+    assert_eq!(desk.spent(), 0.0, "a refusal spent budget");
+    // Small cells: answered, each cell a noisy figure or :c, never a raw one.
+
+    let small = vec![
+        Stat::new(
+            "declarations",
+            &["arrondissement", "nace", "gender"],
+            Some("quarter = '2025-Q4'"),
+        ),
+        Stat::new(
+            "declarations",
+            &["joint_committee", "age_class", "worker_class"],
+            None,
+        ),
+        Stat::new(
+            "declarations",
+            &["sector", "arrondissement", "quarter"],
+            None,
+        ),
+        Stat::new(
+            "declarations",
+            &["gender", "age_class"],
+            Some("wage > 40000"),
+        ),
+        Stat::new(
+            "declarations",
+            &["region"],
+            Some("arrondissement = '81000' AND gender = 'X'"),
+        ),
+        Stat::new("declarations", &["age_class"], Some("age_class = '65+'")),
+        Stat::new(
+            "declarations",
+            &["nace", "region"],
+            Some("quarter = '2025-Q3'"),
+        )
+        .with(", SUM(wage) AS wages, AVG(wage) AS mean_wage"),
+        Stat::new(
+            "declarations",
+            &["arrondissement", "worker_class"],
+            Some("quarter = '2025-Q1'"),
+        )
+        .with(", SUM(wage) AS wages"),
+        Stat::new("declarations", &["sector"], Some("wage > 20000")).with(", SUM(wage) AS wages"),
+        Stat::new("relations", &["kind", "sector", "region"], None),
+        Stat::new("relations", &["end_quarter", "kind", "gender"], None),
+        Stat::new(
+            "positions",
+            &["position", "arrondissement", "age_class"],
+            Some("quarter = '2025-Q4'"),
+        ),
+        Stat::new(
+            "positions",
+            &["position", "gender", "age_class"],
+            Some("arrondissement = '81000'"),
+        ),
+        Stat::new("positions", &["quarter", "position"], Some("gender = 'X'")),
+    ];
+    let mut answered = 0;
+    for q in &small {
+        answered += usize::from(desk.stat(q));
+    }
+    assert_eq!(
+        answered,
+        small.len(),
+        "small-cell queries are answered, with noise"
+    );
+    // Over other data (more quarters of other persons), every refusal reads the same: no refusal
+    // depends on a row.
+    server.kill();
+    let generated = dir.path().join("gen");
+    ok(
+        iris(
+            &desk.data,
+            &[
+                "labour",
+                "gen",
+                "--persons",
+                "300",
+                "--out",
+                generated.to_str().expect("path"),
+            ],
+        ),
+        "gen",
+    );
+    ok(
+        iris(
+            &desk.data,
+            &["labour", "import", generated.to_str().expect("path")],
+        ),
+        "import",
+    );
+    let server = Server::start(&desk.data, &[]);
+    let desk = Desk {
+        url: server.url.clone(),
+        ..desk
+    };
+    for ((sql, _), before) in refused.iter().zip(&reasons) {
+        let (status, body) = desk.ask(sql);
+        assert_eq!(status, 422);
+        assert_eq!(
+            body["error"].as_str().unwrap_or(""),
+            before,
+            "{sql}: the refusal changed with the data"
+        );
+    }
+    eprintln!(
+        "adversarial suite: {} refused (the same over other data), {} small-cell queries answered with noise",
+        refused.len(),
+        small.len()
+    );
+}
+
+#[test]
+fn benign_statistics_are_answered_close_to_the_truth_within_the_budget() {
     let (_dir, _server, desk) = start();
     let queries = benign_queries();
     assert!(queries.len() >= 50, "{} benign queries", queries.len());
@@ -726,8 +778,9 @@ fn benign_statistics_are_answered_and_correct() {
             refused.push(q.sql());
         }
     }
+    let spent = desk.spent();
     eprintln!(
-        "benign suite: {} of {} refused: {refused:#?}",
+        "benign suite: {} of {} refused, ρ spent {spent:.4}: {refused:#?}",
         refused.len(),
         queries.len()
     );
@@ -735,84 +788,292 @@ fn benign_statistics_are_answered_and_correct() {
         refused.len() * 20 <= queries.len(),
         "more than 5 % of real statistical queries refused: {refused:#?}"
     );
+    let budget = desk.budget_as(&desk.researcher)["budgets"][0].clone();
+    assert!(spent > 0.0 && spent <= budget["rho_total"].as_f64().expect("total"));
 }
 
-/// The `n`-th smallest wage of 2025-Q4 (0-based), from the raw rows.
-fn nth_wage(desk: &Desk, filter: &str, n: usize) -> f64 {
-    let rows = desk.admin_rows(&format!(
-        "SELECT wage FROM declarations WHERE quarter = '2025-Q4' AND {filter} ORDER BY wage LIMIT {}",
-        n + 1
+#[test]
+fn the_same_release_is_answered_again_for_nothing_and_post_processing_is_free() {
+    let (_dir, _server, desk) = start();
+    let q = "SELECT region, gender, COUNT(DISTINCT worker) AS workers, AVG(wage) AS mean_wage FROM declarations WHERE quarter = '2025-Q4' GROUP BY region, gender";
+    let (s1, a1) = desk.ask(q);
+    assert_eq!(s1, 200, "{a1}");
+    let first = a1["privacy"]["rho_query"].as_f64().expect("rho");
+    assert!(first > 0.0);
+    // The same text, other spacing, the GROUP BY in another order: the same figures, nothing spent.
+    for again in [
+        q.to_owned(),
+        q.replace(", ", " ,  "),
+        "SELECT region, gender, COUNT(DISTINCT worker) AS workers, AVG(wage) AS mean_wage FROM declarations WHERE quarter = '2025-Q4' GROUP BY gender, region".to_owned(),
+    ] {
+        let (s, a) = desk.ask(&again);
+        assert_eq!(s, 200, "{a}");
+        assert_eq!(a["privacy"]["rho_query"].as_f64(), Some(0.0), "{again}");
+        assert_eq!(a["privacy"]["from_cache"].as_bool(), Some(true));
+        assert_eq!(a["rows"], a1["rows"], "{again}: another draw");
+    }
+    // HAVING, ORDER BY and LIMIT on released figures: post-processing, free.
+    let (s, a) = desk.ask(&format!(
+        "{q} HAVING workers > 20 ORDER BY workers DESC LIMIT 3"
     ));
-    rows[n]["wage"].as_f64().expect("wage")
+    assert_eq!(s, 200, "{a}");
+    assert_eq!(a["privacy"]["rho_query"].as_f64(), Some(0.0));
+    // A figure already released with other columns is reused: only the new set is paid for.
+    let (s, a) = desk.ask("SELECT region, gender, COUNT(DISTINCT worker) AS workers, MEDIAN(wage) AS m FROM declarations WHERE quarter = '2025-Q4' GROUP BY region, gender");
+    assert_eq!(s, 200, "{a}");
+    let median_cost = a["privacy"]["rho_query"].as_f64().expect("rho");
+    assert!(
+        median_cost > 0.0 && median_cost < first,
+        "{median_cost} vs {first}"
+    );
+    // Margins are the sums of their cells (consistent by construction).
+    let rows = a1["rows"].as_array().expect("rows");
+    let total = rows
+        .iter()
+        .find(|r| r[0] == "Total" && r[1] == "Total")
+        .expect("grand total");
+    let finest: f64 = rows
+        .iter()
+        .zip(a1["margin"].as_array().expect("margin"))
+        .filter(|(_, m)| m.as_bool() == Some(false))
+        .filter_map(|(r, _)| r[2].as_f64())
+        .sum();
+    let hidden = rows.iter().any(|r| r[2] == ":c");
+    if !hidden {
+        assert_eq!(total[2].as_f64(), Some(finest), "{a1}");
+    }
+    // The ledger says what the answers said.
+    let spent = desk.spent();
+    assert!(
+        (spent - first - median_cost).abs() < 1e-9,
+        "{spent} vs {first} + {median_cost}"
+    );
+    // The CLI shows the same budget through the server.
+    let out = ok(
+        iris(
+            &desk.data,
+            &["budget", "--server", &desk.url, "--token", &desk.researcher],
+        ),
+        "iris budget --server",
+    );
+    assert!(stdout(&out).contains(PROJECT), "{}", stdout(&out));
 }
 
 #[test]
-fn differencing_pairs_and_trackers_are_refused() {
-    let (_dir, _server, desk) = start();
-    // Five persons fewer by a wage threshold: the difference would be them.
-    let t = (nth_wage(&desk, "true", 4) + nth_wage(&desk, "true", 5)) / 2.0;
-    // A small group (1 to 9 workers) to exclude, as a tracker does.
-    let groups = desk.admin_rows(
-        "SELECT arrondissement, gender, COUNT(DISTINCT worker) AS n FROM declarations \
-         WHERE quarter = '2025-Q4' GROUP BY arrondissement, gender HAVING COUNT(DISTINCT worker) BETWEEN 1 AND 9 \
-         ORDER BY arrondissement, gender LIMIT 1",
-    );
-    let (arr, gender) = (
-        groups[0]["arrondissement"].as_str().expect("a"),
-        groups[0]["gender"].as_str().expect("g"),
-    );
-    let unemployed = desk.admin_rows(
-        "SELECT arrondissement, COUNT(DISTINCT person) AS n FROM positions \
-         WHERE quarter = '2025-Q4' AND position = 'UNE' GROUP BY arrondissement HAVING COUNT(DISTINCT person) BETWEEN 1 AND 9 \
-         ORDER BY arrondissement LIMIT 1",
-    );
-    let une_arr = unemployed[0]["arrondissement"].as_str().expect("arr");
-    let top_c = desk.admin_rows(
-        "SELECT wage FROM declarations WHERE quarter = '2025-Q4' AND sector = 'C' ORDER BY wage DESC LIMIT 4",
-    );
-    let below_top3 =
-        (top_c[2]["wage"].as_f64().expect("w") + top_c[3]["wage"].as_f64().expect("w")) / 2.0;
-    let base =
-        "SELECT COUNT(DISTINCT worker) AS workers FROM declarations WHERE quarter = '2025-Q4'";
-    let pairs = vec![
-        (base.to_owned(), format!("{base} AND wage > {t}")),
-        (format!("{base} AND wage > {t}"), base.to_owned()),
-        (
-            "SELECT region, COUNT(DISTINCT worker) AS workers FROM declarations WHERE quarter = '2025-Q4' GROUP BY region".to_owned(),
-            format!("SELECT region, COUNT(DISTINCT worker) AS workers FROM declarations WHERE quarter = '2025-Q4' AND NOT (arrondissement = '{arr}' AND gender = '{gender}') GROUP BY region"),
-        ),
-        (
-            "SELECT region, COUNT(DISTINCT person) AS persons FROM positions WHERE quarter = '2025-Q4' AND position = 'UNE' GROUP BY region".to_owned(),
-            format!("SELECT region, COUNT(DISTINCT person) AS persons FROM positions WHERE quarter = '2025-Q4' AND position = 'UNE' AND arrondissement <> '{une_arr}' GROUP BY region"),
-        ),
-        (
-            "SELECT SUM(wage) AS wages, COUNT(DISTINCT worker) AS workers FROM declarations WHERE quarter = '2025-Q4' AND sector = 'C'".to_owned(),
-            format!("SELECT SUM(wage) AS wages, COUNT(DISTINCT worker) AS workers FROM declarations WHERE quarter = '2025-Q4' AND sector = 'C' AND wage < {below_top3}"),
-        ),
-    ];
-    for (first, second) in &pairs {
-        desk.forget_history();
-        let (status, body) = desk.ask(first);
-        assert_eq!(status, 200, "{first}: {body}");
-        let (status, body) = desk.ask(second);
-        assert_eq!(status, 422, "{second} after {first} was answered: {body}");
-        let why = body["error"].as_str().unwrap_or("");
-        assert!(why.contains("differencing"), "{second}: {why}");
+fn the_budget_holds_under_concurrency_and_across_a_restart() {
+    let projects =
+        "[[project]]\nid = \"TIGHT\"\nmin_cell = 10\nbudget_rho = 0.1\nrho_per_figure = 0.01\n";
+    let (_dir, data) = store(Some(projects));
+    let (mut server, desk) = desk_on(&data, "TIGHT");
+    let granted = std::sync::atomic::AtomicUsize::new(0);
+    let refusals = std::sync::Mutex::new(Vec::new());
+    std::thread::scope(|s| {
+        for t in 0..4 {
+            let (url, token, granted, refusals) =
+                (&desk.url, &desk.researcher, &granted, &refusals);
+            s.spawn(move || {
+                let client = reqwest::blocking::Client::new();
+                for i in 0..8 {
+                    // Each text a new release: one figure set (persons), ρ = 0.01.
+                    let sql = format!("SELECT COUNT(DISTINCT person) AS n FROM positions WHERE quarter = '2025-Q4' AND birth_year >= 0 OR quarter = 'T{t}-{i}'");
+                    let sql = sql.replace("birth_year >= 0", "region <> 'none'");
+                    let r = client
+                        .post(format!("{url}/v1/research/sql"))
+                        .bearer_auth(token)
+                        .json(&json!({ "sql": sql }))
+                        .send()
+                        .expect("send");
+                    let status = r.status().as_u16();
+                    let body: Value = r.json().expect("json");
+                    match status {
+                        200 => {
+                            granted.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                        }
+                        422 => refusals
+                            .lock()
+                            .expect("lock")
+                            .push(body["error"].as_str().unwrap_or("").to_owned()),
+                        _ => panic!("{status}: {body}"),
+                    }
+                }
+            });
+        }
+    });
+    let granted = granted.into_inner();
+    assert_eq!(granted, 10, "0.1 / 0.01 answers fit the budget");
+    let refusals = refusals.into_inner().expect("lock");
+    assert_eq!(refusals.len(), 22);
+    for r in &refusals {
+        assert!(r.contains("privacy budget"), "{r}");
+        // What a budget refusal says is the budget: the same words every time.
+        assert_eq!(r, &refusals[0]);
     }
-    // The same question twice discloses nothing new: answered both times.
-    desk.forget_history();
-    for _ in 0..2 {
-        let (status, body) = desk.ask(base);
-        assert_eq!(status, 200, "{body}");
-    }
+    assert!((desk.spent() - 0.1).abs() < 1e-9);
+    // A restart remembers every charge.
+    server.kill();
+    let server = Server::start(&data, &[]);
+    let desk = Desk {
+        url: server.url.clone(),
+        ..desk
+    };
+    let (status, body) =
+        desk.ask("SELECT COUNT(DISTINCT person) AS n FROM positions WHERE quarter = '2025-Q3'");
+    assert_eq!(status, 422, "{body}");
+    assert!(
+        body["error"]
+            .as_str()
+            .unwrap_or("")
+            .contains("privacy budget")
+    );
+    // The ledger on disk is the record: edit it to refund and nothing is released.
+    let ledger = data.join("research/TIGHT/budget.log");
+    let text = std::fs::read_to_string(&ledger).expect("ledger");
+    let at = text.find("\"rho\":").expect("a charge") + 6;
+    let end = at + text[at..].find(',').expect("next field");
+    std::fs::write(&ledger, format!("{}0.0{}", &text[..at], &text[end..])).expect("write");
+    let (status, body) =
+        desk.ask("SELECT COUNT(DISTINCT person) AS n FROM positions WHERE quarter = '2025-Q2'");
+    assert_eq!(status, 500, "{body}");
+    assert!(
+        body["error"].as_str().unwrap_or("").contains("damaged"),
+        "{body}"
+    );
+}
+
+/// Twenty projects of ρ = 0.5 each: an attack is run once per project (its own noise, its own
+/// budget), and its estimates compared with the truth from the raw rows.
+fn attack_projects() -> String {
+    (1..=20)
+        .map(|i| {
+            format!(
+                "[[project]]\nid = \"ATK-{i:02}\"\nmin_cell = 10\nbudget_rho = 0.5\nrho_per_figure = 0.01\n\n"
+            )
+        })
+        .collect()
 }
 
 #[test]
-fn reports_in_every_format_for_the_project_only_and_each_request_logged() {
-    let (_dir, _server, desk) = start();
+fn attacks_miss_by_the_stated_margins() {
+    let (_dir, data) = store(Some(&attack_projects()));
+    let tokens: Vec<String> = (1..=20)
+        .map(|i| {
+            token(
+                &data,
+                &[
+                    "--role",
+                    "researcher",
+                    "--principal",
+                    &format!("ATK-{i:02}"),
+                ],
+            )
+        })
+        .collect();
+    let (_server, desk) = desk_on(&data, "ATK-01");
+    let figure = |b: &Value, col: usize| -> Option<f64> { b["rows"][0][col].as_f64() };
+    // The protected values, from the raw rows.
+    let top = desk.admin_rows(
+        "SELECT LEAST(wage, 60000.0) AS w FROM declarations WHERE quarter = '2025-Q4' AND sector = 'C' ORDER BY wage DESC LIMIT 2",
+    );
+    let (top1, top2) = (
+        top[0]["w"].as_f64().expect("w"),
+        top[1]["w"].as_f64().expect("w"),
+    );
+    let cut = (top1 + top2) / 2.0;
+    let small = desk.admin_rows(
+        "SELECT arrondissement, region, COUNT(DISTINCT person) AS n FROM positions WHERE quarter = '2025-Q4' AND position = 'UNE' \
+         GROUP BY arrondissement, region HAVING COUNT(DISTINCT person) BETWEEN 1 AND 9 ORDER BY n LIMIT 1",
+    );
+    let (arr, region, count) = (
+        small[0]["arrondissement"].as_str().expect("arr").to_owned(),
+        small[0]["region"].as_str().expect("region").to_owned(),
+        small[0]["n"].as_f64().expect("n"),
+    );
+    let (mut wage_hits, mut count_hits, mut max_hits) = (0, 0, 0);
+    for token in &tokens {
+        // The mean difference of the released figures of pairs of queries, as long as the budget
+        // answers them.
+        let estimate = |pairs: Vec<(String, String)>| -> Option<f64> {
+            let mut diffs = Vec::new();
+            for (a, b) in pairs {
+                let (sa, ba) = desk.ask_as(token, &a);
+                let (sb, bb) = desk.ask_as(token, &b);
+                if sa != 200 || sb != 200 {
+                    break;
+                }
+                if let (Some(x), Some(y)) = (figure(&ba, 0), figure(&bb, 0)) {
+                    diffs.push(x - y);
+                }
+            }
+            (!diffs.is_empty()).then(|| diffs.iter().sum::<f64>() / diffs.len() as f64)
+        };
+        // 1. A person's wage by differencing (the top earner of a sector), averaged over as many
+        //    different pairs of texts as the budget allows.
+        let wage = estimate(
+            (0..4)
+                .map(|i| {
+                    let a = format!("SELECT SUM(wage) AS s FROM declarations WHERE quarter = '2025-Q4' AND sector = 'C' AND days >= {i}.0 - {i}.0");
+                    let b = format!("{a} AND wage < {cut}");
+                    (a, b)
+                })
+                .collect(),
+        );
+        if wage.is_some_and(|est| (est - top1).abs() < 1_000.0) {
+            wage_hits += 1;
+        }
+        // 2. A count under the threshold by a tracker: (region) minus (region and not the group).
+        let small = estimate(
+            (0..5)
+                .map(|i| {
+                    let a = format!("SELECT COUNT(DISTINCT person) AS n FROM positions WHERE quarter = '2025-Q4' AND region = '{region}' AND gender <> 'Q{i}'");
+                    let b = format!("{a} AND NOT (position = 'UNE' AND arrondissement = '{arr}')");
+                    (a, b)
+                })
+                .collect(),
+        );
+        if small.is_some_and(|est| (est - count).abs() < 0.5) {
+            count_hits += 1;
+        }
+        // 3. The maximum through QUANTILE(wage, 1.0).
+        let (s, b) = desk.ask_as(
+            token,
+            "SELECT QUANTILE(wage, 1.0) AS top FROM declarations WHERE quarter = '2025-Q4' AND sector = 'C'",
+        );
+        if s == 200
+            && let Some(v) = figure(&b, 0)
+            && (v - top1).abs() <= 500.0
+        {
+            max_hits += 1;
+        }
+        // Whatever the sequence, the project never spends past its budget.
+        let b = desk.budget_as(token);
+        assert!(b["budgets"][0]["rho_spent"].as_f64().expect("spent") <= 0.5 + 1e-9);
+    }
+    eprintln!(
+        "attacks over 20 projects: wage within 1,000 € {wage_hits}/20, exact small count {count_hits}/20, maximum within 500 € {max_hits}/20"
+    );
+    // The README's margins: a wage is missed by ≥ 1,000 € and a small count's exact value is not
+    // recovered, each with high probability at this budget; the maximum is not released.
+    assert!(
+        wage_hits <= 2,
+        "{wage_hits}/20 wages recovered within 1,000 €"
+    );
+    assert!(
+        count_hits <= 8,
+        "{count_hits}/20 small counts recovered exactly"
+    );
+    assert!(max_hits <= 6, "{max_hits}/20 maxima recovered within 500 €");
+}
+
+#[test]
+fn reports_are_released_once_for_everyone_in_every_format_and_each_request_logged() {
+    let projects = "[[project]]\nid = \"LM-2025-01\"\nmin_cell = 10\n\n[[project]]\nid = \"OTHER\"\nmin_cell = 10\n\n[[project]]\nid = \"DECL\"\nmin_cell = 10\ntables = [\"declarations\"]\n";
+    let (_dir, data) = store(Some(projects));
+    let (_server, desk) = desk_on(&data, PROJECT);
+    let other = token(&data, &["--role", "researcher", "--principal", "OTHER"]);
     let list: Value = desk
         .client
         .get(format!("{}/v1/reports", desk.url))
+        .bearer_auth(&desk.researcher)
         .send()
         .expect("list")
         .json()
@@ -824,51 +1085,71 @@ fn reports_in_every_format_for_the_project_only_and_each_request_logged() {
         .filter_map(|r| r["name"].as_str().map(str::to_owned))
         .collect();
     assert!(names.len() >= 6, "{list}");
-    let mut confidential = 0;
-    for name in &names {
-        desk.sent.set(desk.sent.get() + 1);
+    let get = |token: &str, name: &str, format: &str| {
         let r = desk
             .client
-            .get(format!("{}/v1/reports/{name}", desk.url))
-            .bearer_auth(&desk.researcher)
+            .get(format!("{}/v1/reports/{name}?format={format}", desk.url))
+            .bearer_auth(token)
             .send()
             .expect("report");
-        let status = r.status().as_u16();
-        let body: Value = r.json().expect("json");
-        assert_eq!(status, 200, "{name}: {body}");
+        (r.status().as_u16(), r.bytes().expect("bytes"))
+    };
+    let mut confidential = 0;
+    for name in &names {
+        desk.sent.set(desk.sent.get() + 2);
+        let (status, bytes) = get(&desk.researcher, name, "json");
+        assert_eq!(status, 200, "{name}: {}", String::from_utf8_lossy(&bytes));
+        let body: Value = serde_json::from_slice(&bytes).expect("json");
         let text = body["rows"].to_string();
         confidential += text.matches(":c").count();
         assert!(text.contains("Total"), "{name}: no margins: {body}");
+        // Another project gets the very same release, and neither project pays for it.
+        let (status, again) = get(&other, name, "json");
+        assert_eq!(status, 200);
+        let again: Value = serde_json::from_slice(&again).expect("json");
+        assert_eq!(
+            again["rows"], body["rows"],
+            "{name}: reports differ between callers"
+        );
     }
     assert!(
         confidential > 0,
-        "no report suppressed anything on the small sample"
+        "no report cell under the threshold on the small sample"
     );
-    // CSV and Parquet.
+    // A report reads only the tables the caller's project is granted.
+    let decl = token(&data, &["--role", "researcher", "--principal", "DECL"]);
     desk.sent.set(desk.sent.get() + 2);
-    let csv = desk
-        .client
-        .get(format!(
-            "{}/v1/reports/positions_by_region?format=csv",
-            desk.url
-        ))
-        .bearer_auth(&desk.researcher)
-        .send()
-        .expect("csv")
-        .text()
-        .expect("text");
+    let (status, body) = get(&decl, "positions_by_region", "json");
+    assert_eq!(status, 422, "{}", String::from_utf8_lossy(&body));
+    assert!(String::from_utf8_lossy(&body).contains("not granted"));
+    let (status, _) = get(&decl, "wage_quartiles_by_age_gender", "json");
+    assert_eq!(status, 200);
+    assert_eq!(desk.spent(), 0.0, "reports spent a project's budget");
+    let all = desk.budget_as(&desk.admin);
+    let reports = all["budgets"]
+        .as_array()
+        .expect("budgets")
+        .iter()
+        .find(|b| b["project"] == "_reports")
+        .expect("the reports' budget")
+        .clone();
+    assert!(reports["rho_spent"].as_f64().expect("spent") > 0.0, "{all}");
+    // CSV and JSON round alike; Parquet is Parquet.
+    desk.sent.set(desk.sent.get() + 3);
+    let (_, csv) = get(&desk.researcher, "positions_by_region", "csv");
+    let csv = String::from_utf8_lossy(&csv).into_owned();
     assert!(csv.starts_with("position,region,gender,persons"), "{csv}");
-    let parquet = desk
-        .client
-        .get(format!(
-            "{}/v1/reports/positions_by_region?format=parquet",
-            desk.url
-        ))
-        .bearer_auth(&desk.researcher)
-        .send()
-        .expect("parquet")
-        .bytes()
-        .expect("bytes");
+    let (_, json) = get(&desk.researcher, "positions_by_region", "json");
+    let json: Value = serde_json::from_slice(&json).expect("json");
+    let first = csv.lines().nth(1).expect("a row");
+    let figures: Vec<String> = json["rows"][0]
+        .as_array()
+        .expect("row")
+        .iter()
+        .map(|v| v.as_str().map_or_else(|| v.to_string(), str::to_owned))
+        .collect();
+    assert_eq!(first, figures.join(","), "CSV and JSON differ");
+    let (_, parquet) = get(&desk.researcher, "positions_by_region", "parquet");
     assert!(
         parquet.starts_with(b"PAR1") && parquet.ends_with(b"PAR1"),
         "not Parquet"
@@ -914,10 +1195,9 @@ fn reports_in_every_format_for_the_project_only_and_each_request_logged() {
     }
     let (status, _) = desk.ask_as("not-a-token", "SELECT COUNT(*) FROM positions");
     assert_eq!(status, 401);
-    // A refused query, for the log.
     let (status, _) = desk.ask("SELECT * FROM declarations");
     assert_eq!(status, 422);
-    // Every request is one audit event in the chain; the chain verifies with the labour partitions.
+    // Every request is an audit event in the chain; the chain verifies with the labour partitions.
     let r = desk
         .client
         .post(format!("{}/v1/seal", desk.url))
@@ -928,18 +1208,10 @@ fn reports_in_every_format_for_the_project_only_and_each_request_logged() {
     let rows = desk.admin_rows(
         "SELECT COUNT(*) AS n FROM audit WHERE message_type IN ('iris.research', 'iris.report')",
     );
-    assert_eq!(
-        rows[0]["n"].as_u64(),
-        Some(desk.sent.get() as u64),
-        "audit events"
-    );
-    let refusals = desk.admin_rows(
-        "SELECT COUNT(*) AS n FROM audit WHERE message_type = 'iris.research' AND result = 'nok'",
-    );
-    assert_eq!(
-        refusals[0]["n"].as_u64(),
-        Some(4),
-        "refused and denied requests are NOK events"
+    assert!(
+        rows[0]["n"].as_u64().unwrap_or(0) >= desk.sent.get() as u64,
+        "audit events: {rows:?} for {} requests",
+        desk.sent.get()
     );
 }
 
@@ -985,10 +1257,10 @@ fn the_cli_answers_locally_under_a_named_project_and_the_chain_covers_the_tables
     );
     let text = stdout(&out);
     assert!(
-        text.contains("Total") && text.contains("rounded to 5"),
+        text.contains("Total") && text.contains("none is exact") && text.contains("ρ"),
         "{text}"
     );
-    // Counts rounded to 5 in LM-2025-02.
+    // Figures rounded to 5 in LM-2025-02.
     for line in text
         .lines()
         .filter(|l| l.starts_with("| F") || l.starts_with("| M") || l.starts_with("| Total"))
@@ -998,6 +1270,33 @@ fn the_cli_answers_locally_under_a_named_project_and_the_chain_covers_the_tables
             assert_eq!(v % 5, 0, "{line}");
         }
     }
+    // A reader that stops early (`iris sql … | head -1`): the command ends quietly, no panic.
+    {
+        use std::io::BufRead;
+        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_iris"))
+            .arg("--data")
+            .arg(&data)
+            .args(["sql", "SELECT * FROM declarations"])
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("spawn");
+        let mut first = String::new();
+        std::io::BufReader::new(child.stdout.take().expect("stdout"))
+            .read_line(&mut first)
+            .expect("a line");
+        assert!(first.starts_with('+'), "{first}");
+        let out = child.wait_with_output().expect("wait");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!err.contains("panicked"), "{err}");
+    }
+    // The operator sees every project's budget.
+    let out = ok(iris(&data, &["budget"]), "budget");
+    let budgets = stdout(&out);
+    assert!(
+        budgets.contains("LM-2025-02") && budgets.contains("_reports"),
+        "{budgets}"
+    );
     // A table the project is not granted.
     let out = iris(
         &data,

@@ -490,6 +490,35 @@ fn sign_in_trace_export_denial_citizen_and_chain_in_a_real_browser() {
             .unwrap_or("")
             .contains(":c")
     );
+    // Figures are shown as noisy, with what the answer cost and the budget left.
+    assert!(
+        b.js("return document.querySelector('#noisy').innerText;")
+            .as_str()
+            .unwrap_or("")
+            .contains("none is exact")
+    );
+    let budget = b.wait(
+        "the budget",
+        "document.querySelector('#budget') && document.querySelector('#budget').innerText.includes('ρ') && document.querySelector('#budget').innerText",
+    );
+    assert!(
+        budget.as_str().unwrap_or("").contains("Privacy budget"),
+        "{budget}"
+    );
+    // A free query from the page spends from the project's budget, and the page says so.
+    b.js("document.querySelector('#out').innerHTML = ''; return true;");
+    b.click("#ask-run");
+    let spent = b.wait(
+        "the free query",
+        "document.querySelector('#spent') && document.querySelector('#budget').innerText.indexOf('ρ 0.0000 /') < 0 && document.querySelector('#spent').innerText",
+    );
+    assert!(spent.as_str().unwrap_or("").contains("ρ 0.0"), "{spent}");
+    assert!(
+        b.js("return document.querySelector('#report-table').innerText;")
+            .as_str()
+            .unwrap_or("")
+            .contains("median_wage")
+    );
     b.screenshot("statistics");
 
     // The citizen: who consulted my data, no agent ids.

@@ -26,6 +26,8 @@ pub enum Action {
     Ingest { source: String },
     /// Anonymised aggregates of the labour-market tables (a free query or a report).
     Research,
+    /// Read research projects' privacy budgets (a researcher their own project's, an admin all).
+    ResearchBudget,
 }
 
 /// What a trace follows.
@@ -131,20 +133,22 @@ pub fn decide(directory: &Directory, policies: &Policies, req: &Request<'_>) -> 
         (_, Action::Ingest { .. }) => {
             Decision::deny("only a collector token may append events", role(p.role))
         }
-        (Role::Researcher, Action::Research) => match policies.projects.get(&p.id) {
-            Some(project) => Decision::permit(
-                format!(
-                    "anonymised aggregates of the labour-market tables under project {}'s rules (cells of at least {} persons)",
-                    project.id, project.min_cell
+        (Role::Researcher, Action::Research | Action::ResearchBudget) => {
+            match policies.projects.get(&p.id) {
+                Some(project) => Decision::permit(
+                    format!(
+                        "differentially private aggregates of the labour-market tables, paid from project {}'s privacy budget (cells under {} persons shown :c)",
+                        project.id, project.min_cell
+                    ),
+                    vec![project.id.clone()],
+                    RowScope::default(),
                 ),
-                vec![project.id.clone()],
-                RowScope::default(),
-            ),
-            None => Decision::deny(
-                format!("no research project `{}` in the policies", p.id),
-                role(Role::Researcher),
-            ),
-        },
+                None => Decision::deny(
+                    format!("no research project `{}` in the policies", p.id),
+                    role(Role::Researcher),
+                ),
+            }
+        }
         (_, Action::Research) => Decision::deny(
             "the labour-market tables are released only as anonymised aggregates to a research project's token",
             role(p.role),
@@ -190,6 +194,7 @@ fn verb(a: &Action) -> &'static str {
         Action::Trace(_) => "trace",
         Action::MyConsultations => "open a citizen's consultations",
         Action::Research => "query the labour-market tables",
+        Action::ResearchBudget => "read the research projects' privacy budgets",
         Action::Verify => "verify the chain",
         Action::Checkpoint => "export checkpoints",
         Action::Seal => "seal",

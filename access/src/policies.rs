@@ -89,30 +89,18 @@ pub struct Project {
     /// The labour-market tables the project may query (all of them when absent).
     #[serde(default)]
     pub tables: Option<Vec<String>>,
-    /// nk-dominance: a cell whose `dominance_n` largest contributors make more than `dominance_k` % of
-    /// a sum is suppressed.
-    #[serde(default = "default_n")]
-    pub dominance_n: u32,
-    #[serde(default = "default_k")]
-    pub dominance_k: f64,
-    /// p % rule: a sum is suppressed when the others' share lets the second largest contributor
-    /// estimate the largest within `p_percent` %.
-    #[serde(default = "default_p")]
-    pub p_percent: f64,
-    /// Released counts are rounded to a multiple of this (1: no rounding).
+    /// Released figures are rounded to a multiple of this (1: no rounding).
     #[serde(default = "default_round")]
     pub round_to: u32,
+    /// The project's whole privacy budget, ρ (zCDP); the research desk's default when absent.
+    #[serde(default)]
+    pub budget_rho: Option<f64>,
+    /// ρ spent on one figure set (one aggregate over the cells of one answer); the desk's default
+    /// when absent.
+    #[serde(default)]
+    pub rho_per_figure: Option<f64>,
 }
 
-fn default_n() -> u32 {
-    2
-}
-fn default_k() -> f64 {
-    85.0
-}
-fn default_p() -> f64 {
-    10.0
-}
 fn default_round() -> u32 {
     1
 }
@@ -122,6 +110,19 @@ fn default_round() -> u32 {
 struct ProjectFile {
     #[serde(default)]
     project: Vec<Project>,
+    #[serde(default)]
+    reports: Option<ReportsBudget>,
+}
+
+/// The published reports' own privacy budget (`[reports]` in `projects.toml`); the research desk's
+/// defaults where absent.
+#[derive(Clone, Debug, Default, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct ReportsBudget {
+    #[serde(default)]
+    pub budget_rho: Option<f64>,
+    #[serde(default)]
+    pub rho_per_figure: Option<f64>,
 }
 
 /// Every rule, as loaded.
@@ -130,6 +131,8 @@ pub struct Policies {
     pub deliberations: BTreeMap<String, Deliberation>,
     pub citizen: CitizenRule,
     pub projects: BTreeMap<String, Project>,
+    /// The reports' budget.
+    pub reports: ReportsBudget,
 }
 
 /// The operations an event may carry.
@@ -146,6 +149,7 @@ impl Policies {
                 operations: OPERATIONS.iter().map(|o| (*o).to_owned()).collect(),
             },
             projects: BTreeMap::new(),
+            reports: ReportsBudget::default(),
         }
     }
 
@@ -179,25 +183,41 @@ impl Policies {
                     format!("project `{}`: min_cell must be at least 2", p.id),
                 ));
             }
-            if p.dominance_n == 0
-                || !(0.0..=100.0).contains(&p.dominance_k)
-                || !(0.0..=100.0).contains(&p.p_percent)
-                || p.round_to == 0
-            {
+            let positive = |x: Option<f64>| x.is_none_or(|x| x.is_finite() && x > 0.0);
+            if p.round_to == 0 || !positive(p.budget_rho) || !positive(p.rho_per_figure) {
                 return Err(AccessError::file(
                     &path,
                     format!(
-                        "project `{}`: dominance_n ≥ 1, dominance_k and p_percent within 0–100, round_to ≥ 1",
+                        "project `{}`: round_to ≥ 1, budget_rho and rho_per_figure positive numbers",
+                        p.id
+                    ),
+                ));
+            }
+            if p.id.starts_with('_') || p.id.is_empty() {
+                return Err(AccessError::file(
+                    &path,
+                    format!(
+                        "project `{}`: ids starting with `_` are Iris's own (`_reports`)",
                         p.id
                     ),
                 ));
             }
             projects.insert(p.id.clone(), p);
         }
+        if let Some(r) = &file.reports {
+            let positive = |x: Option<f64>| x.is_none_or(|x| x.is_finite() && x > 0.0);
+            if !positive(r.budget_rho) || !positive(r.rho_per_figure) {
+                return Err(AccessError::file(
+                    &path,
+                    "[reports]: budget_rho and rho_per_figure must be positive numbers",
+                ));
+            }
+        }
         Ok(Policies {
             deliberations,
             citizen,
             projects,
+            reports: file.reports.unwrap_or_default(),
         })
     }
 }

@@ -28,7 +28,8 @@ impl Figure {
         match self {
             Figure::Text(t) => t.clone(),
             Figure::Number(n) if n.fract() == 0.0 && n.abs() < 1e15 => format!("{n:.0}"),
-            Figure::Number(n) => format!("{n:.2}"),
+            // The same digits as the JSON answer: at most two decimals, no trailing zeros.
+            Figure::Number(n) => format!("{}", (n * 100.0).round() / 100.0),
             Figure::Confidential => CONFIDENTIAL.into(),
             Figure::Empty => String::new(),
         }
@@ -45,17 +46,31 @@ impl Figure {
     }
 }
 
-/// What the rules did to an answer.
+/// What an answer cost and how its figures were protected.
 #[derive(Clone, Debug, Default, PartialEq, Serialize)]
-pub struct Protection {
-    /// Cells failing a primary rule (frequency, dominance, p %).
-    pub primary: usize,
-    /// Cells hidden so that the primary ones cannot be computed from totals.
-    pub secondary: usize,
+pub struct Privacy {
+    /// ρ spent by this query (0 when every figure came from an earlier release).
+    pub rho_query: f64,
+    /// ρ the project has spent, in all.
+    pub rho_spent: f64,
+    /// ρ the project has left.
+    pub rho_left: f64,
+    /// The project's budget.
+    pub rho_total: f64,
+    /// What the spending amounts to as (ε, δ)-DP.
+    pub epsilon_spent: f64,
+    pub delta: f64,
+    /// Whether every figure was an earlier release, answered again.
+    pub from_cache: bool,
+    /// Cells under this many (noisy) persons are shown `:c`.
     pub min_cell: usize,
-    pub dominance: String,
-    pub p_percent: f64,
+    /// Figures are rounded to a multiple of this.
     pub round_to: u32,
+    /// The noise of each column (empty for dimensions).
+    pub noise: Vec<String>,
+    /// σ of each finest cell's noise, for the columns that are noisy counts or sums (`None` for
+    /// dimensions, means and quantiles).
+    pub sigma: Vec<Option<f64>>,
 }
 
 /// An answer as released.
@@ -69,9 +84,7 @@ pub struct Answer {
     pub rows: Vec<Vec<Figure>>,
     /// Whether each row is a margin (some dimension is `Total`).
     pub margin: Vec<bool>,
-    pub protection: Protection,
-    /// The query's number in the project's history.
-    pub query: u64,
+    pub privacy: Privacy,
 }
 
 impl Answer {
@@ -137,33 +150,42 @@ impl Answer {
         serde_json::json!({
             "project": self.project,
             "table": self.table,
-            "query": self.query,
             "columns": self.columns,
             "rows": self.rows.iter().map(|r| r.iter().map(Figure::json).collect::<Vec<_>>()).collect::<Vec<_>>(),
             "margin": self.margin,
-            "protection": self.protection,
-            "legend": format!("{CONFIDENTIAL} confidential (suppressed); {TOTAL}: margin over that dimension"),
+            "privacy": self.privacy,
+            "legend": LEGEND,
         })
     }
 
-    /// A line under a printed answer that says what the rules did.
+    /// Lines under a printed answer: that the figures are noisy, what this cost, what is left.
     pub fn footnote(&self) -> String {
-        let p = &self.protection;
-        format!(
-            "{CONFIDENTIAL} confidential: {} cell(s) under the rules (at least {} persons, dominance {}, p {} %), {} more to protect them{}",
-            p.primary,
-            p.min_cell,
-            p.dominance,
-            p.p_percent,
-            p.secondary,
-            if p.round_to > 1 {
-                format!("; counts rounded to {}", p.round_to)
+        let p = &self.privacy;
+        let mut out = format!(
+            "{LEGEND}\nprivacy budget: this query spent ρ = {:.4}{}; the project has spent ρ = {:.4} of {:.4} (ε = {:.2} at δ = {:e}), ρ = {:.4} left\n",
+            p.rho_query,
+            if p.from_cache {
+                " (every figure was released before: answered again, nothing spent)"
             } else {
-                String::new()
+                ""
+            },
+            p.rho_spent,
+            p.rho_total,
+            p.epsilon_spent,
+            p.delta,
+            p.rho_left,
+        );
+        for (c, n) in self.columns.iter().zip(&p.noise) {
+            if !n.is_empty() {
+                out.push_str(&format!("  {c}: {n}\n"));
             }
-        )
+        }
+        out
     }
 }
+
+/// What every released answer says of its figures.
+pub const LEGEND: &str = "Figures are differentially private: noise was added to each, none is exact. :c = fewer persons than the project's threshold (on the noisy count); Total = margin over that dimension (the sum of its noisy cells); figures rounded to the project's base.";
 
 /// How an answer is delivered.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -229,7 +251,7 @@ impl Answer {
                 let batch = self.text_batch().map_err(|e| e.to_string())?;
                 let table = arrow::util::pretty::pretty_format_batches(&[batch])
                     .map_err(|e| e.to_string())?;
-                Ok(format!("{table}\n{}\n", self.footnote()).into_bytes())
+                Ok(format!("{table}\n{}", self.footnote()).into_bytes())
             }
         }
     }

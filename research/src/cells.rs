@@ -1,10 +1,8 @@
-//! Cells of an answer: every combination of the dimensions' values, and every margin (a dimension
-//! replaced by its total), each with the persons behind it and their contributions.
+//! The exact cells behind an answer, before any noise: every combination of the dimensions' public
+//! values, each person's records bounded first so that one person can move the cells only so far
+//! (the sensitivity the noise is calibrated to).
 
-use std::collections::{BTreeMap, BTreeSet};
-
-/// A cell's coordinates: a value per dimension, `None` for the total over that dimension.
-pub type Key = Vec<Option<String>>;
+use std::collections::{BTreeSet, HashMap};
 
 /// One row that passed the filter, its identifiers already pseudonymised.
 #[derive(Clone, Debug)]
@@ -21,121 +19,202 @@ pub struct Row {
     pub measures: Vec<f64>,
 }
 
-/// What is known of one cell.
+/// How far one person may reach into an answer.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Bounds {
+    /// Most rows one person keeps in the whole answer.
+    pub rows_total: usize,
+    /// Most rows one person keeps in one cell.
+    pub rows_per_cell: usize,
+}
+
+impl Bounds {
+    /// `Σ rⱼ²` at most, over the cells `j` of a person's `rⱼ` rows, with `cells` cells: what the
+    /// Gaussian's L2 sensitivity (squared) and the quantile's cost grow with.
+    pub fn sum_sq(&self, cells: usize) -> f64 {
+        let c = self.rows_per_cell.max(1) as f64;
+        let k = self.rows_total.max(1) as f64;
+        c * k.min(c * cells.max(1) as f64)
+    }
+
+    /// Most cells one person appears in.
+    pub fn cells_touched(&self, cells: usize) -> f64 {
+        self.rows_total.max(1).min(cells.max(1)) as f64
+    }
+}
+
+/// The exact figures of every finest cell.
 #[derive(Clone, Debug, Default)]
-pub struct Cell {
-    /// Rows, after bounding each person's rows.
-    pub rows: u64,
-    /// Each person's contribution to each measure.
-    pub units: BTreeMap<u64, Vec<f64>>,
-    pub employers: BTreeSet<u64>,
-    /// The source records behind the cell (what two answers would subtract).
-    pub records: BTreeSet<u64>,
-    /// Every row's value of each measure (for medians and quantiles).
-    pub values: Vec<Vec<f64>>,
+pub struct Exact {
+    /// Rows kept, per cell.
+    pub rows: Vec<f64>,
+    /// Distinct persons, per cell.
+    pub persons: Vec<f64>,
+    /// Distinct enterprises, per cell (when counted).
+    pub employers: Vec<f64>,
+    /// Sum of each measure, per measure then cell.
+    pub sums: Vec<Vec<f64>>,
+    /// One value of each measure per person and cell — the person's first kept row there — per
+    /// measure then cell: what quantiles rank, so that one person moves a cell's ranks by one.
+    pub values: Vec<Vec<Vec<f64>>>,
+    /// Rows left out by the bounds or for a value outside the public domain (not shown: only the
+    /// operator's log has it).
+    pub dropped: usize,
 }
 
-impl Cell {
-    /// Distinct persons behind the cell.
-    pub fn persons(&self) -> usize {
-        self.units.len()
-    }
-
-    /// Total of measure `m`.
-    pub fn total(&self, m: usize) -> f64 {
-        self.units.values().map(|c| c[m]).sum()
-    }
-
-    /// The `n` largest contributions to measure `m`, largest first.
-    pub fn top(&self, m: usize, n: usize) -> Vec<f64> {
-        let mut c: Vec<f64> = self.units.values().map(|c| c[m]).collect();
-        c.sort_by(|a, b| b.total_cmp(a));
-        c.truncate(n);
-        c
-    }
+/// The cells' coordinates: the public values of each dimension, in order; cell `i` is the mixed-radix
+/// number of its values' positions.
+#[derive(Clone, Debug)]
+pub struct Grid {
+    pub domains: Vec<Vec<String>>,
+    index: Vec<HashMap<String, usize>>,
 }
 
-/// Bounds each person's rows per finest cell to `max_rows` (keeping the largest values, so the
-/// result does not depend on the order rows arrive in).
-pub fn bound_rows(mut rows: Vec<Row>, max_rows: usize) -> Vec<Row> {
-    rows.sort_by(|a, b| {
-        (&a.dims, a.unit).cmp(&(&b.dims, b.unit)).then_with(|| {
-            b.measures
-                .iter()
-                .zip(&a.measures)
-                .map(|(x, y)| x.total_cmp(y))
-                .find(|o| o.is_ne())
-                .unwrap_or(std::cmp::Ordering::Equal)
-        })
-    });
-    let mut kept = Vec::with_capacity(rows.len());
-    let mut run = 0usize;
-    let mut last: Option<(Vec<String>, u64)> = None;
-    for r in rows {
-        if last
-            .as_ref()
-            .is_some_and(|(d, u)| *u == r.unit && *d == r.dims)
-        {
-            run += 1;
-        } else {
-            run = 1;
-            last = Some((r.dims.clone(), r.unit));
+impl Grid {
+    /// The grid over these domains.
+    pub fn new(domains: Vec<Vec<String>>) -> Grid {
+        let index = domains
+            .iter()
+            .map(|d| d.iter().enumerate().map(|(i, v)| (v.clone(), i)).collect())
+            .collect();
+        Grid { domains, index }
+    }
+
+    /// Number of finest cells (1 with no dimension).
+    pub fn len(&self) -> usize {
+        self.domains.iter().map(Vec::len).product()
+    }
+
+    /// Whether the grid has no cell (some dimension has no value).
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The cell of a row's dimension values, if each is in its domain.
+    pub fn cell_of(&self, dims: &[String]) -> Option<usize> {
+        let mut i = 0;
+        for (d, v) in dims.iter().enumerate() {
+            i = i * self.domains[d].len() + *self.index[d].get(v)?;
         }
-        if run <= max_rows.max(1) {
-            kept.push(r);
-        }
+        Some(i)
     }
-    kept
+
+    /// The values of cell `i`.
+    pub fn values_of(&self, mut i: usize) -> Vec<String> {
+        let mut out = vec![String::new(); self.domains.len()];
+        for d in (0..self.domains.len()).rev() {
+            let n = self.domains[d].len();
+            out[d] = self.domains[d][i % n].clone();
+            i /= n;
+        }
+        out
+    }
 }
 
-/// Every cell and margin of `rows` over `dims` dimensions and `measures` measures.
-pub fn build(rows: &[Row], dims: usize, measures: usize) -> BTreeMap<Key, Cell> {
-    let mut cells: BTreeMap<Key, Cell> = BTreeMap::new();
-    for r in rows {
-        for mask in 0..(1u32 << dims) {
-            let key: Key = (0..dims)
-                .map(|d| (mask & (1 << d) == 0).then(|| r.dims[d].clone()))
-                .collect();
-            let cell = cells.entry(key).or_insert_with(|| Cell {
-                values: vec![Vec::new(); measures],
-                ..Cell::default()
-            });
-            cell.rows += 1;
-            let c = cell
-                .units
-                .entry(r.unit)
-                .or_insert_with(|| vec![0.0; measures]);
+/// Bounds each person's rows (by `bounds`, keeping rows in the order of their record pseudonym, which
+/// no value decides) and computes every cell of `grid`. Rows whose values are outside the grid are
+/// left out.
+pub fn build(mut rows: Vec<Row>, grid: &Grid, measures: usize, bounds: Bounds) -> Exact {
+    let n = grid.len();
+    let mut e = Exact {
+        rows: vec![0.0; n],
+        persons: vec![0.0; n],
+        employers: vec![0.0; n],
+        sums: vec![vec![0.0; n]; measures],
+        values: vec![vec![Vec::new(); n]; measures],
+        dropped: 0,
+    };
+    rows.sort_unstable_by_key(|r| (r.unit, r.record));
+    let mut employers: Vec<BTreeSet<u64>> = vec![BTreeSet::new(); n];
+    let mut start = 0;
+    while start < rows.len() {
+        let unit = rows[start].unit;
+        let end = rows[start..]
+            .iter()
+            .position(|r| r.unit != unit)
+            .map_or(rows.len(), |p| start + p);
+        let mut kept = 0;
+        let mut per_cell: HashMap<usize, usize> = HashMap::new();
+        for r in &rows[start..end] {
+            let Some(cell) = grid.cell_of(&r.dims) else {
+                e.dropped += 1;
+                continue;
+            };
+            let here = per_cell.entry(cell).or_insert(0);
+            if kept >= bounds.rows_total || *here >= bounds.rows_per_cell {
+                e.dropped += 1;
+                continue;
+            }
+            kept += 1;
+            let first = *here == 0;
+            if first {
+                e.persons[cell] += 1.0;
+            }
+            *here += 1;
+            e.rows[cell] += 1.0;
             for (m, v) in r.measures.iter().enumerate() {
-                c[m] += v;
-                cell.values[m].push(*v);
+                e.sums[m][cell] += v;
+                if first {
+                    e.values[m][cell].push(*v);
+                }
             }
-            if let Some(e) = r.employer {
-                cell.employers.insert(e);
+            if let Some(emp) = r.employer {
+                employers[cell].insert(emp);
             }
-            cell.records.insert(r.record);
+        }
+        start = end;
+    }
+    for (cell, s) in employers.iter().enumerate() {
+        e.employers[cell] = s.len() as f64;
+    }
+    e
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(unit: u64, record: u64, region: &str, wage: f64) -> Row {
+        Row {
+            dims: vec![region.into()],
+            unit,
+            record,
+            employer: None,
+            measures: vec![wage],
         }
     }
-    cells
-}
 
-/// The quantile `p` of `values` (linear interpolation between order statistics).
-pub fn quantile(values: &[f64], p: f64) -> Option<f64> {
-    if values.is_empty() {
-        return None;
+    #[test]
+    fn one_person_reaches_no_further_than_the_bounds() {
+        let grid = Grid::new(vec![vec!["BRU".into(), "VLA".into(), "WAL".into()]]);
+        let mut rows: Vec<Row> = (0..10).map(|i| row(7, i, "BRU", 100.0)).collect();
+        rows.extend((10..20).map(|i| row(7, i, "VLA", 100.0)));
+        rows.push(row(8, 99, "WAL", 5.0));
+        rows.push(row(9, 98, "XXX", 5.0));
+        let b = Bounds {
+            rows_total: 4,
+            rows_per_cell: 3,
+        };
+        let e = build(rows, &grid, 1, b);
+        // Person 7 keeps 3 rows in BRU (per-cell bound) and 1 in VLA (total bound).
+        assert_eq!(e.rows, [3.0, 1.0, 1.0]);
+        assert_eq!(e.persons, [1.0, 1.0, 1.0]);
+        assert_eq!(e.sums[0], [300.0, 100.0, 5.0]);
+        // 16 of person 7's rows and the row outside the domain.
+        assert_eq!(e.dropped, 17);
+        assert_eq!(b.sum_sq(3), 12.0);
     }
-    let mut v = values.to_vec();
-    v.sort_by(f64::total_cmp);
-    let pos = p.clamp(0.0, 1.0) * (v.len() - 1) as f64;
-    let (lo, hi) = (pos.floor() as usize, pos.ceil() as usize);
-    Some(v[lo] + (v[hi] - v[lo]) * (pos - lo as f64))
-}
 
-/// Sample standard deviation.
-pub fn stddev(values: &[f64]) -> Option<f64> {
-    if values.len() < 2 {
-        return None;
+    #[test]
+    fn cells_number_their_values() {
+        let grid = Grid::new(vec![
+            vec!["a".into(), "b".into()],
+            vec!["x".into(), "y".into(), "z".into()],
+        ]);
+        assert_eq!(grid.len(), 6);
+        for i in 0..6 {
+            assert_eq!(grid.cell_of(&grid.values_of(i)), Some(i));
+        }
+        assert_eq!(grid.cell_of(&["b".into(), "q".into()]), None);
     }
-    let n = values.len() as f64;
-    let mean = values.iter().sum::<f64>() / n;
-    Some((values.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / (n - 1.0)).sqrt())
 }

@@ -11,6 +11,10 @@ use datafusion::sql::sqlparser::dialect::GenericDialect;
 use datafusion::sql::sqlparser::parser::Parser;
 use iris_labour::{ColumnRole, LabourTable};
 
+/// The parser's recursion limit (nested parentheses): the statement guard's, so that no text can
+/// overflow the stack of the thread that checks it.
+pub const PARSER_RECURSION: usize = 64;
+
 /// Most dimensions one query may group by (the answer carries every margin of them).
 pub const MAX_DIMENSIONS: usize = 3;
 
@@ -35,7 +39,6 @@ pub enum Aggregate {
     Median(String),
     /// `QUANTILE(measure, p)`.
     Quantile(String, f64),
-    Stddev(String),
 }
 
 impl Aggregate {
@@ -45,8 +48,7 @@ impl Aggregate {
             Aggregate::Sum(m)
             | Aggregate::Avg(m)
             | Aggregate::Median(m)
-            | Aggregate::Quantile(m, _)
-            | Aggregate::Stddev(m) => Some(m),
+            | Aggregate::Quantile(m, _) => Some(m),
             _ => None,
         }
     }
@@ -54,11 +56,6 @@ impl Aggregate {
     /// Whether it is a count (rounded when the project rounds).
     pub fn is_count(&self) -> bool {
         matches!(self, Aggregate::Rows | Aggregate::Distinct(_))
-    }
-
-    /// Whether the dominance and p % rules apply (a total of contributions).
-    pub fn is_sum_like(&self) -> bool {
-        matches!(self, Aggregate::Sum(_) | Aggregate::Avg(_))
     }
 }
 
@@ -105,6 +102,9 @@ pub struct StatQuery {
     /// (output column, descending).
     pub order_by: Vec<(usize, bool)>,
     pub limit: Option<usize>,
+    /// Dimensions the WHERE clause pins to a list of values (`d = 'v'`, `d IN (…)` under top-level
+    /// ANDs): their cells are only those values. Read from the text, never from the data.
+    pub pinned: std::collections::BTreeMap<String, Vec<String>>,
 }
 
 /// Names of the released columns of `table`: dimensions (stored and derived), measures.
@@ -127,7 +127,10 @@ fn column_name(e: &Expr) -> Result<Option<String>, Refusal> {
 
 /// Parses and checks `sql` for a project granted `tables`.
 pub fn check(sql: &str, tables: &[String]) -> Result<StatQuery, Refusal> {
-    let statements = Parser::parse_sql(&GenericDialect {}, sql)
+    let statements = Parser::new(&GenericDialect {})
+        .with_recursion_limit(PARSER_RECURSION)
+        .try_with_sql(sql)
+        .and_then(|mut p| p.parse_statements())
         .map_err(|e| Refusal(format!("not valid SQL: {e}")))?;
     let [statement] = statements.as_slice() else {
         return refuse("send exactly one SELECT statement");
@@ -283,16 +286,18 @@ pub fn check(sql: &str, tables: &[String]) -> Result<StatQuery, Refusal> {
         .iter()
         .any(|o| matches!(o, Output::Aggregate { .. }))
     {
-        return refuse("select at least one aggregate (COUNT, SUM, AVG, MEDIAN, QUANTILE, STDDEV)");
+        return refuse("select at least one aggregate (COUNT, SUM, AVG, MEDIAN, QUANTILE)");
     }
     for d in &dimensions {
         if !outputs.contains(&Output::Dimension(d.clone())) {
             return refuse(format!("GROUP BY `{d}` must also be in the SELECT list"));
         }
     }
+    let mut pinned = std::collections::BTreeMap::new();
     let filter = match &select.selection {
         Some(e) => {
             check_filter(table, e)?;
+            pins(e, &mut pinned);
             Some(e.to_string())
         }
         None => None,
@@ -326,7 +331,67 @@ pub fn check(sql: &str, tables: &[String]) -> Result<StatQuery, Refusal> {
         having,
         order_by,
         limit,
+        pinned,
     })
+}
+
+/// The text of a literal as the engine compares it with a text column.
+fn literal_text(e: &Expr) -> Option<String> {
+    match e {
+        Expr::Value(v) => match &v.value {
+            Value::SingleQuotedString(s) => Some(s.clone()),
+            Value::Number(n, _) => Some(n.clone()),
+            _ => None,
+        },
+        _ => None,
+    }
+}
+
+/// Collects the values each column is pinned to by `e` (an AND of `=`/`IN` terms; anything else
+/// pins nothing). Two pins of one column keep the values both allow.
+fn pins(e: &Expr, out: &mut std::collections::BTreeMap<String, Vec<String>>) {
+    let mut add = |col: String, vals: Vec<String>| {
+        let entry = out.entry(col).or_insert_with(|| vals.clone());
+        entry.retain(|v| vals.contains(v));
+    };
+    match e {
+        Expr::Nested(x) => pins(x, out),
+        Expr::BinaryOp {
+            left,
+            op: BinaryOperator::And,
+            right,
+        } => {
+            pins(left, out);
+            pins(right, out);
+        }
+        Expr::BinaryOp {
+            left,
+            op: BinaryOperator::Eq,
+            right,
+        } => {
+            let (c, v) = match (column_name(left), column_name(right)) {
+                (Ok(Some(c)), _) => (c, literal_text(right)),
+                (_, Ok(Some(c))) => (c, literal_text(left)),
+                _ => return,
+            };
+            if let Some(v) = v {
+                add(c, vec![v]);
+            }
+        }
+        Expr::InList {
+            expr,
+            list,
+            negated: false,
+        } => {
+            if let Ok(Some(c)) = column_name(expr) {
+                let vals: Option<Vec<String>> = list.iter().map(literal_text).collect();
+                if let Some(vals) = vals {
+                    add(c, vals);
+                }
+            }
+        }
+        _ => {}
+    }
 }
 
 fn limit_of(l: &datafusion::sql::sqlparser::ast::LimitClause) -> Result<usize, Refusal> {
@@ -382,7 +447,6 @@ fn default_name(agg: &Aggregate) -> String {
         Aggregate::Avg(m) => format!("avg_{m}"),
         Aggregate::Median(m) => format!("median_{m}"),
         Aggregate::Quantile(m, p) => format!("q{}_{m}", (p * 100.0).round()),
-        Aggregate::Stddev(m) => format!("stddev_{m}"),
     }
 }
 
@@ -464,7 +528,11 @@ fn aggregate(table: &LabourTable, e: &Expr) -> Result<Aggregate, Refusal> {
         ("sum", [a], _) => Ok(Aggregate::Sum(measure(a)?)),
         ("avg" | "mean", [a], _) => Ok(Aggregate::Avg(measure(a)?)),
         ("median", [a], _) => Ok(Aggregate::Median(measure(a)?)),
-        ("stddev" | "stddev_samp", [a], _) => Ok(Aggregate::Stddev(measure(a)?)),
+        ("stddev" | "stddev_samp" | "stddev_pop" | "variance" | "var_samp" | "var_pop", _, _) => {
+            refuse(format!(
+                "`{e}`: standard deviations and variances are not released (no private mechanism for them here); use QUANTILE(column, 0.25) and QUANTILE(column, 0.75)"
+            ))
+        }
         ("quantile" | "percentile_cont", [a, FunctionArgExpr::Expr(p)], _) => {
             let p = number(p)
                 .filter(|p| (0.0..=1.0).contains(p))
@@ -475,7 +543,7 @@ fn aggregate(table: &LabourTable, e: &Expr) -> Result<Aggregate, Refusal> {
             "`{e}`: MIN and MAX release one person's value; use QUANTILE(column, 0.1) or QUANTILE(column, 0.9)"
         )),
         _ => refuse(format!(
-            "`{e}`: allowed aggregates are COUNT(*), COUNT(DISTINCT identifier), SUM, AVG, MEDIAN, QUANTILE(column, p), STDDEV"
+            "`{e}`: allowed aggregates are COUNT(*), COUNT(DISTINCT identifier), SUM, AVG, MEDIAN, QUANTILE(column, p)"
         )),
     }
 }
@@ -534,6 +602,29 @@ fn is_literal(e: &Expr) -> bool {
     }
 }
 
+/// Whether `value` has the type of `column`: text for a dimension, a number for a measure (or NULL).
+/// Checked here, from the text, because a value the engine must convert row by row could fail on
+/// some rows and not others — an error that would tell the researcher whether such a row exists.
+fn fits(table: &LabourTable, column: &Expr, value: &Expr) -> Result<(), Refusal> {
+    let Some(name) = column_name(column)? else {
+        return refuse(format!("WHERE `{column}`: compare a column with a value"));
+    };
+    let text = matches!(value, Expr::Value(v) if matches!(v.value, Value::SingleQuotedString(_)));
+    let null = matches!(value, Expr::Value(v) if matches!(v.value, Value::Null));
+    let number = number(value).is_some();
+    match role_of(table, &name) {
+        Some(ColumnRole::Dimension) if text || null => Ok(()),
+        Some(ColumnRole::Dimension) => refuse(format!(
+            "WHERE `{name}` compared with `{value}`: `{name}` is text; quote the value ('…')"
+        )),
+        Some(ColumnRole::Measure { .. }) if number || null => Ok(()),
+        Some(ColumnRole::Measure { .. }) => refuse(format!(
+            "WHERE `{name}` compared with `{value}`: `{name}` is a number; compare it with a number"
+        )),
+        _ => refuse(format!("WHERE `{name}`: not a released column")),
+    }
+}
+
 /// WHERE: released dimensions and measures compared with literals, combined with AND, OR, NOT.
 fn check_filter(table: &LabourTable, e: &Expr) -> Result<(), Refusal> {
     let operand = |x: &Expr| -> Result<(), Refusal> {
@@ -571,7 +662,12 @@ fn check_filter(table: &LabourTable, e: &Expr) -> Result<(), Refusal> {
                 if is_literal(left) == is_literal(right) {
                     return refuse(format!("WHERE `{e}`: compare a column with a value"));
                 }
-                Ok(())
+                let (column, value) = if is_literal(right) {
+                    (left, right)
+                } else {
+                    (right, left)
+                };
+                fits(table, column, value)
             }
             _ => refuse(format!("WHERE `{e}`: operator {op} is not allowed")),
         },
@@ -581,7 +677,8 @@ fn check_filter(table: &LabourTable, e: &Expr) -> Result<(), Refusal> {
                     "WHERE `{e}`: IN takes a column and a list of values"
                 ));
             }
-            operand(expr)
+            operand(expr)?;
+            list.iter().try_for_each(|v| fits(table, expr, v))
         }
         Expr::Between {
             expr, low, high, ..
@@ -591,7 +688,9 @@ fn check_filter(table: &LabourTable, e: &Expr) -> Result<(), Refusal> {
                     "WHERE `{e}`: BETWEEN takes a column and two values"
                 ));
             }
-            operand(expr)
+            operand(expr)?;
+            fits(table, expr, low)?;
+            fits(table, expr, high)
         }
         Expr::IsNull(x) | Expr::IsNotNull(x) => {
             if column_name(x)?.is_none() {

@@ -3,12 +3,14 @@
 pub mod gen_events;
 pub mod import;
 pub mod labour;
+pub mod prove;
 pub mod recover;
 pub mod remote;
 pub mod research;
 pub mod serve;
 pub mod token;
 pub mod trace;
+pub mod witness;
 
 use crate::Command;
 use anyhow::Context;
@@ -22,8 +24,25 @@ pub async fn run(command: Command, dir: DataDir, limits: iris_query::QueryLimits
         Command::Keygen { id } => keygen(&dir, id),
         Command::Import(args) => import::run(dir, args).await,
         Command::Seal => seal(dir).await,
-        Command::Verify { checkpoint } => return verify(&dir, checkpoint).await,
-        Command::Checkpoint { out } => checkpoint(&dir, out).await,
+        Command::Verify {
+            checkpoint,
+            witnesses,
+            quorum,
+        } => return verify(&dir, checkpoint, &witnesses, quorum).await,
+        Command::Checkpoint {
+            out,
+            format: prove::CheckpointFormat::Json,
+            ..
+        } => checkpoint(&dir, out).await,
+        Command::Checkpoint {
+            out,
+            format,
+            origin,
+        } => prove::checkpoint(&dir, out, format, &origin).await,
+        Command::Prove(args) => prove::prove(&dir, args, &limits).await,
+        Command::VerifyProof(args) => return prove::verify_proof(args),
+        Command::Consistency(args) => return prove::consistency(&dir, args).await,
+        Command::Witness(c) => witness::run(&dir, c).await,
         Command::Reindex { all } => reindex(&dir, all).await,
         Command::Compact {
             months,
@@ -59,6 +78,7 @@ pub async fn run(command: Command, dir: DataDir, limits: iris_query::QueryLimits
         Command::Report { name, answer } => {
             research::report_cmd(&dir, name, &answer, &limits).await
         }
+        Command::Budget(args) => research::budget_cmd(&dir, &args).await,
     };
     match result {
         Ok(()) => 0,
@@ -102,6 +122,11 @@ async fn compact(dir: DataDir, months: Vec<String>, target_rows: u64) -> anyhow:
         }
     }
     let started = std::time::Instant::now();
+    // Issue 16: the Merkle heads of the daily files are computed (and remembered) before compaction
+    // deletes them; a file that cannot give its head is left for the compaction to refuse.
+    if let Err(e) = prove::remember_heads(&dir).await {
+        eprintln!("warning: Merkle heads not computed before compaction: {e:#}");
+    }
     let (wh, _recovery) = iris_store::warehouse::Warehouse::open(dir).await?;
     let opts = iris_store::compact::CompactOptions {
         months,
@@ -165,7 +190,12 @@ async fn reindex(dir: &DataDir, all: bool) -> anyhow::Result<()> {
     }
 }
 
-async fn verify(dir: &DataDir, checkpoint: Option<std::path::PathBuf>) -> i32 {
+async fn verify(
+    dir: &DataDir,
+    checkpoint: Option<std::path::PathBuf>,
+    witnesses: &[String],
+    quorum: Option<usize>,
+) -> i32 {
     let run = async {
         let loc = dir.store()?;
         let ring = dir.keys().keyring()?;
@@ -173,6 +203,16 @@ async fn verify(dir: &DataDir, checkpoint: Option<std::path::PathBuf>) -> i32 {
             anyhow::bail!(
                 "keyring {} is empty: nothing can be verified without the public keys",
                 dir.keys().keyring_path().display()
+            );
+        }
+        // A C2SP note (issue 16) is checked against the Merkle tree of the seals; JSON as before.
+        let (note, checkpoint) = match checkpoint {
+            Some(p) if prove::is_note(&p) => (Some(p), None),
+            other => (None, other),
+        };
+        if !witnesses.is_empty() && note.is_none() {
+            anyhow::bail!(
+                "--witness needs a signed note as --checkpoint (a JSON checkpoint has no cosignatures)"
             );
         }
         let cp = checkpoint
@@ -184,6 +224,11 @@ async fn verify(dir: &DataDir, checkpoint: Option<std::path::PathBuf>) -> i32 {
         report
             .findings
             .extend(iris_store::wal_replay::verify_wal(&dir.wal_dir(), &loc).await?);
+        if let Some(p) = &note {
+            report
+                .findings
+                .extend(prove::note_findings(dir, &ring, p, witnesses, quorum).await?);
+        }
         Ok((report, started.elapsed()))
     };
     match run.await {

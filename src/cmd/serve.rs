@@ -24,6 +24,13 @@ pub struct ServeArgs {
     /// Answer queries without the lookup indexes (plain DataFusion, same answers; for comparisons).
     #[arg(long)]
     no_index: bool,
+    /// A witness's URL (repeatable): each new checkpoint is sent to it for cosigning (issue 16);
+    /// the last cosigned one is kept in DATA/proofs/checkpoint.note.
+    #[arg(long = "witness")]
+    witnesses: Vec<String>,
+    /// How often to send the witnesses a checkpoint when the log has grown (seconds).
+    #[arg(long, default_value_t = 60)]
+    witness_interval: u64,
 }
 
 pub async fn run(
@@ -70,15 +77,42 @@ pub async fn run(
         }
         let tokens = TokenStore::new(&dir.tokens_path());
         println!("demo tokens (one per role; see README \"Who may see what\"):");
-        for (role, principal, source, what) in DEMO_PRINCIPALS {
-            let (_, secret) = tokens.create(NewToken {
-                role,
-                principal: principal.map(str::to_owned),
-                source: source.map(str::to_owned),
-                expires_in_days: Some(30),
-            })?;
+        // A restart shows the same tokens while they still authenticate, instead of minting seven
+        // more each time (the demo's own file, owner-only, beside the data it opens).
+        let saved_path = dir.root.join("demo-tokens.txt");
+        let saved: Vec<String> = std::fs::read_to_string(&saved_path)
+            .map(|t| t.lines().map(str::to_owned).collect())
+            .unwrap_or_default();
+        let reuse = saved.len() == DEMO_PRINCIPALS.len()
+            && saved.iter().all(|s| tokens.authenticate(s).is_ok());
+        let mut secrets = Vec::new();
+        for (i, (role, principal, source, what)) in DEMO_PRINCIPALS.into_iter().enumerate() {
+            let secret = if reuse {
+                saved[i].clone()
+            } else {
+                tokens
+                    .create(NewToken {
+                        role,
+                        principal: principal.map(str::to_owned),
+                        source: source.map(str::to_owned),
+                        expires_in_days: Some(30),
+                    })?
+                    .1
+            };
             println!("  {:<10} {secret}   {what}", role.as_str());
+            secrets.push(secret);
         }
+        if !reuse {
+            write_private(&saved_path, &(secrets.join("\n") + "\n"))?;
+        }
+    }
+    if !args.witnesses.is_empty() {
+        tokio::spawn(crate::cmd::witness::push_loop(
+            dir.clone(),
+            args.witnesses.clone(),
+            iris_proof::log::origin_from_env(),
+            Duration::from_secs(args.witness_interval.max(1)),
+        ));
     }
     let config = ServerConfig {
         listen: args.listen,
@@ -138,3 +172,15 @@ const DEMO_PRINCIPALS: [(Role, Option<&str>, Option<&str>, &str); 7] = [
         "Iris's own audit events (who asked what)",
     ),
 ];
+
+/// Writes `text` to `path`, readable by its owner only.
+fn write_private(path: &std::path::Path, text: &str) -> anyhow::Result<()> {
+    use std::io::Write as _;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let mut f = options.open(path)?;
+    f.write_all(text.as_bytes())?;
+    Ok(())
+}

@@ -4,7 +4,7 @@
 const T = {
   en: {
     sql: "SQL console", run: "Run", query: "Query (SQL over events)", rows: "rows", patterns: "Misuse patterns",
-    stats: "Statistics", report: "Report", confidential: ":c confidential (suppressed to protect persons)", margin: "Total: margin",
+    stats: "Statistics", report: "Report", confidential: ":c under the project's threshold (on the noisy count)", margin: "Total: margin (sum of the noisy cells)", budget: "Privacy budget", noisy: "Every figure is differentially private: noise was added, none is exact.", spent: "this answer spent", left: "left", ask: "Your query",
     language: "Language", signin: "Sign in", signout: "Sign out", token: "Access token", trace: "Trace",
     consultations: "My consultations", chain: "Chain status", signedAs: "Signed in as", role: "role",
     institution: "institution", scope: "scope", deliberation: "Deliberation", caseRef: "Case reference",
@@ -18,7 +18,7 @@ const T = {
   },
   fr: {
     sql: "Console SQL", run: "Exécuter", query: "Requête (SQL sur events)", rows: "lignes", patterns: "Usages suspects",
-    stats: "Statistiques", report: "Rapport", confidential: ":c confidentiel (masqué pour protéger les personnes)", margin: "Total : marge",
+    stats: "Statistiques", report: "Rapport", confidential: ":c sous le seuil du projet (sur le comptage bruité)", margin: "Total : marge (somme des cellules bruitées)", budget: "Budget de confidentialité", noisy: "Chaque chiffre est protégé par confidentialité différentielle : du bruit a été ajouté, aucun n'est exact.", spent: "cette réponse a dépensé", left: "restant", ask: "Votre requête",
     language: "Langue", signin: "Se connecter", signout: "Se déconnecter", token: "Jeton d'accès", trace: "Traçage",
     consultations: "Mes consultations", chain: "État de la chaîne", signedAs: "Connecté en tant que", role: "rôle",
     institution: "institution", scope: "périmètre", deliberation: "Délibération", caseRef: "Référence du dossier",
@@ -32,7 +32,7 @@ const T = {
   },
   nl: {
     sql: "SQL-console", run: "Uitvoeren", query: "Zoekopdracht (SQL op events)", rows: "rijen", patterns: "Misbruikpatronen",
-    stats: "Statistieken", report: "Rapport", confidential: ":c vertrouwelijk (verborgen om personen te beschermen)", margin: "Totaal: marge",
+    stats: "Statistieken", report: "Rapport", confidential: ":c onder de drempel van het project (op de verruiste telling)", margin: "Totaal: marge (som van de verruiste cellen)", budget: "Privacybudget", noisy: "Elk cijfer is differentieel privaat: er is ruis toegevoegd, geen enkel is exact.", spent: "dit antwoord verbruikte", left: "over", ask: "Uw query",
     language: "Taal", signin: "Aanmelden", signout: "Afmelden", token: "Toegangstoken", trace: "Opsporing",
     consultations: "Mijn raadplegingen", chain: "Status van de keten", signedAs: "Aangemeld als", role: "rol",
     institution: "instelling", scope: "reikwijdte", deliberation: "Beraadslaging", caseRef: "Dossierreferentie",
@@ -341,25 +341,47 @@ async function renderPatterns() {
 
 async function renderStats() {
   $("#main").innerHTML = `<h1>${t("stats")}</h1>${whoBox()}
+    <section id="budget" class="muted"></section>
     <form id="stats-form"><label for="report">${t("report")}<select id="report"></select></label>
-    <button type="submit" id="show">${t("run")}</button></form><div id="out"></div>`;
+    <button type="submit" id="show">${t("run")}</button></form>
+    <form id="ask-form"><label for="ask-sql">${t("ask")}<textarea id="ask-sql" rows="3" cols="80">SELECT region, COUNT(DISTINCT worker) AS workers, MEDIAN(wage) AS median_wage FROM declarations WHERE quarter = '2025-Q4' GROUP BY region</textarea></label>
+    <button type="submit" id="ask-run">${t("run")}</button></form><div id="out"></div>`;
   nav();
+  const showBudget = async () => {
+    try {
+      const b = (await api("/v1/research/budget")).budgets[0];
+      $("#budget").innerHTML = `${t("budget")}: ρ ${b.rho_spent.toFixed(4)} / ${b.rho_total} (${t("left")} ρ ${b.rho_left.toFixed(4)}; ε ${b.epsilon_spent.toFixed(2)} at δ ${b.delta})`;
+    } catch (err) { $("#budget").innerHTML = errorBox(err); }
+  };
+  const show = (a) => {
+    const rows = a.rows.map((r) => Object.fromEntries(a.columns.map((c, i) => [c, r[i]])));
+    // Dimension columns are those a margin shows as "Total".
+    const dims = a.columns.filter((c, i) => a.rows.some((r) => r[i] === "Total"));
+    const measure = a.columns.find((c) => !dims.includes(c));
+    const cells = rows.filter((r, i) => !a.margin[i]);
+    const chart = bars("chart", cells.map((r) => ({ label: dims.map((d) => r[d]).join(" · "), value: r[measure] === ":c" ? 0 : r[measure] })), `${measure}`);
+    const p = a.privacy;
+    const noise = a.columns.map((c, i) => (p.noise[i] ? `<li>${esc(c)}: ${esc(p.noise[i])}</li>` : "")).join("");
+    $("#out").innerHTML = `<p id="noisy"><strong>${t("noisy")}</strong></p>${chart}${table("report-table", rows, (v) => (v === ":c" ? ' class="c" title="confidential"' : ""), a.columns)}
+      <p class="muted" id="legend">${t("confidential")}; ${t("margin")}.</p>
+      <p class="muted" id="spent">${t("spent")} ρ ${p.rho_query.toFixed(4)}; ${t("left")} ρ ${p.rho_left.toFixed(4)} / ${p.rho_total}</p><ul class="muted">${noise}</ul>`;
+    document.querySelectorAll("#report-table tbody tr").forEach((tr, i) => { if (a.margin[i]) tr.style.fontWeight = "bold"; });
+  };
   const list = (await api("/v1/reports")).reports;
   $("#report").innerHTML = list.map((r) => `<option value="${esc(r.name)}">${esc(r.title)}</option>`).join("");
+  await showBudget();
   $("#stats-form").addEventListener("submit", async (e) => {
     e.preventDefault();
     try {
-      const a = await api(`/v1/reports/${encodeURIComponent($("#report").value)}?format=json`);
-      const rows = a.rows.map((r) => Object.fromEntries(a.columns.map((c, i) => [c, r[i]])));
-      // Dimension columns are those a margin shows as "Total".
-      const dims = a.columns.filter((c, i) => a.rows.some((r) => r[i] === "Total"));
-      const measure = a.columns.find((c) => !dims.includes(c));
-      const cells = rows.filter((r, i) => !a.margin[i]);
-      const chart = bars("chart", cells.map((r) => ({ label: dims.map((d) => r[d]).join(" · "), value: r[measure] })), `${measure}`);
-      const p = a.protection;
-      $("#out").innerHTML = `${chart}${table("report-table", rows, (v) => (v === ":c" ? ' class="c" title="confidential"' : ""), a.columns)}
-        <p class="muted" id="legend">${t("confidential")} — ${p.primary} + ${p.secondary}; ${t("margin")}.</p>`;
-      document.querySelectorAll("#report-table tbody tr").forEach((tr, i) => { if (a.margin[i]) tr.style.fontWeight = "bold"; });
+      show(await api(`/v1/reports/${encodeURIComponent($("#report").value)}?format=json`));
+      await showBudget();
+    } catch (err) { $("#out").innerHTML = errorBox(err); }
+  });
+  $("#ask-form").addEventListener("submit", async (e) => {
+    e.preventDefault();
+    try {
+      show(await api("/v1/research/sql", { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify({ sql: $("#ask-sql").value, format: "json" }) }));
+      await showBudget();
     } catch (err) { $("#out").innerHTML = errorBox(err); }
   });
 }

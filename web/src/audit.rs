@@ -17,6 +17,7 @@ use iris_ingest::checkdigit::{is_valid_bce, is_valid_niss, is_valid_onss};
 use iris_ingest::commit::{Batch, Committer};
 use iris_ingest::validate::OWN_SOURCE;
 use iris_ingest::{ActorKind, Event, Operation, Outcome, SubjectKind};
+use sha2::Digest as _;
 
 /// Longest search text kept in `subject_id`.
 const MAX_SEARCH_CHARS: usize = 2000;
@@ -121,9 +122,69 @@ fn subject(search: &str) -> (String, SubjectKind) {
     } else if digits && s.len() >= 5 && is_valid_onss(s) {
         (s.to_owned(), SubjectKind::Onss)
     } else {
-        (
-            s.chars().take(MAX_SEARCH_CHARS).collect(),
-            SubjectKind::Query,
-        )
+        (clip(s), SubjectKind::Query)
+    }
+}
+
+/// The search text as kept: whole when it fits; otherwise its head, then every NISS, BCE/KBO and ONSS
+/// number written anywhere in it and the SHA-256 of the whole text — so that a long comment cannot
+/// push the person looked up out of the record.
+fn clip(s: &str) -> String {
+    if s.chars().count() <= MAX_SEARCH_CHARS {
+        return s.to_owned();
+    }
+    let mut named: Vec<&str> = Vec::new();
+    for run in s.split(|c: char| !c.is_ascii_digit()) {
+        let valid =
+            is_valid_niss(run) || is_valid_bce(run) || (run.len() >= 5 && is_valid_onss(run));
+        if valid && !named.contains(&run) {
+            named.push(run);
+        }
+    }
+    let mut tail = format!(
+        " …[cut; {} chars; sha256 {}",
+        s.chars().count(),
+        hex::encode(sha2::Sha256::digest(s.as_bytes()))
+    );
+    if !named.is_empty() {
+        tail.push_str("; numbers in it: ");
+        let mut first = true;
+        for n in named {
+            // The list itself is bounded: past half the field, the digest stands for the rest.
+            if tail.len() + n.len() + 2 > MAX_SEARCH_CHARS / 2 {
+                tail.push_str(", …");
+                break;
+            }
+            if !first {
+                tail.push_str(", ");
+            }
+            tail.push_str(n);
+            first = false;
+        }
+    }
+    tail.push(']');
+    let head: String = s
+        .chars()
+        .take(MAX_SEARCH_CHARS.saturating_sub(tail.chars().count()))
+        .collect();
+    head + &tail
+}
+
+#[cfg(test)]
+mod clip_tests {
+    use super::*;
+
+    #[test]
+    fn a_long_search_keeps_the_numbers_written_in_it() {
+        let text = format!(
+            "/*{}*/ SELECT count(*) FROM events WHERE subject_id = '30010100124'",
+            "p".repeat(2100)
+        );
+        let kept = clip(&text);
+        assert!(kept.chars().count() <= MAX_SEARCH_CHARS, "{}", kept.len());
+        assert!(kept.contains("30010100124"), "{kept}");
+        assert!(kept.contains(&hex::encode(sha2::Sha256::digest(text.as_bytes()))));
+        // A short text is kept whole.
+        assert_eq!(clip("SELECT 1"), "SELECT 1");
     }
 }

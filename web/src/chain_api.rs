@@ -118,7 +118,25 @@ pub async fn get_checkpoint(
             .map_err(failed)?;
         let signer = state.warehouse.dir.keys().active_signer().map_err(failed)?;
         let cp = iris_store::checkpoint::Checkpoint::of(&seals, &signer);
-        let body = serde_json::to_value(&cp).map_err(failed)?;
+        let mut body = serde_json::to_value(&cp).map_err(failed)?;
+        // Issue 16: the same head as a C2SP tlog-checkpoint over the Merkle tree of the seals, and
+        // the key that checks it (`iris verify-proof --key`, `iris consistency --key`).
+        // A file whose bytes differ from its seal cannot give its head: the JSON head is still
+        // served, with why the note is not (`verify` names the file).
+        match iris_proof::log::note_checkpoint(
+            &state.warehouse.loc,
+            &state.warehouse.dir.root,
+            &iris_proof::log::origin_from_env(),
+            &signer,
+        )
+        .await
+        {
+            Ok((note, vkey)) => {
+                body["note"] = serde_json::Value::String(note);
+                body["verifier_key"] = serde_json::Value::String(vkey);
+            }
+            Err(e) => body["note_error"] = serde_json::Value::String(e.to_string()),
+        }
         Ok((body, 1))
     }
     .await;

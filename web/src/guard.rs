@@ -138,6 +138,12 @@ async fn handle(state: Arc<AppState>, mut req: HttpRequest, next: Next) -> Respo
     .take(MAX_PATH_CHARS)
     .collect::<String>();
 
+    let pending = state.in_flight.enter(Pending {
+        principal: None,
+        route: label.clone(),
+        search: search.clone(),
+        read: method == Method::GET,
+    });
     let mut detail = Detail::default();
     let response = if is_open(&method, &path) {
         let (response, d) = run(req, next, detail).await;
@@ -147,6 +153,7 @@ async fn handle(state: Arc<AppState>, mut req: HttpRequest, next: Next) -> Respo
         match state.authenticate(req.headers()) {
             Ok(p) => {
                 req.extensions_mut().insert(p.clone());
+                state.in_flight.set_principal(pending.id, &p);
                 detail.principal = Some(p);
                 let (response, d) = run(req, next, detail).await;
                 detail = d;
@@ -193,6 +200,10 @@ async fn handle(state: Arc<AppState>, mut req: HttpRequest, next: Next) -> Respo
         return ApiError::unavailable("this server cannot log requests, so it answers none")
             .into_response();
     };
+    if !pending.leave() {
+        // Shutdown logged it as abandoned already.
+        return response;
+    }
     match audit::log(committer, record).await {
         Ok(ticket) => {
             state.sealer_wakeup.notify_one();
@@ -355,5 +366,110 @@ fn purpose_of(purpose: Option<String>, decision: &Decision) -> Option<String> {
         Some(p) => Some(p),
         None if !decision.policies.is_empty() => Some(decision.policies.join(" ")),
         None => None,
+    }
+}
+
+/// A request being answered, as shutdown would log it.
+#[derive(Clone, Debug)]
+pub struct Pending {
+    pub principal: Option<Principal>,
+    pub route: String,
+    pub search: String,
+    pub read: bool,
+}
+
+/// The requests being answered.
+#[derive(Debug, Default)]
+pub struct InFlight {
+    next: std::sync::atomic::AtomicU64,
+    open: std::sync::Arc<std::sync::Mutex<std::collections::HashMap<u64, Pending>>>,
+}
+
+/// A request's place in [`InFlight`]; leaving it (or dropping it) takes it out.
+pub struct Entry {
+    id: u64,
+    open: std::sync::Arc<std::sync::Mutex<std::collections::HashMap<u64, Pending>>>,
+}
+
+impl Entry {
+    /// Takes the request out; `false` if shutdown took it first (and logged it).
+    fn leave(&self) -> bool {
+        self.open
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&self.id)
+            .is_some()
+    }
+}
+
+impl Drop for Entry {
+    fn drop(&mut self) {
+        self.leave();
+    }
+}
+
+impl InFlight {
+    fn enter(&self, p: Pending) -> Entry {
+        let id = self.next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        self.open
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(id, p);
+        Entry {
+            id,
+            open: self.open.clone(),
+        }
+    }
+
+    fn set_principal(&self, id: u64, principal: &Principal) {
+        if let Some(p) = self
+            .open
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get_mut(&id)
+        {
+            p.principal = Some(principal.clone());
+        }
+    }
+
+    /// Takes every request still open.
+    fn drain(&self) -> Vec<Pending> {
+        self.open
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .drain()
+            .map(|(_, p)| p)
+            .collect()
+    }
+}
+
+/// Logs each request still running (abandoned by shutdown) as one failed audit event.
+pub async fn log_abandoned(state: &AppState) {
+    let Some(committer) = &state.committer else {
+        return;
+    };
+    for p in state.in_flight.drain() {
+        let institution = p.principal.as_ref().and_then(|x| state.institution_of(x));
+        let record = AuditRecord {
+            actor: match &p.principal {
+                Some(x) => Actor::Principal(x),
+                None => Actor::Unauthenticated,
+            },
+            institution,
+            kind: "http",
+            operation: if p.read {
+                Operation::Consult
+            } else {
+                Operation::Modify
+            },
+            search: p.search.clone(),
+            purpose: None,
+            route: p.route.clone(),
+            status: 503,
+            outcome: Err("abandoned at shutdown: still running after the grace period".into()),
+        };
+        if let Err(e) = audit::log(committer, record).await {
+            tracing::error!("abandoned request not logged: {}", e.message);
+        }
     }
 }

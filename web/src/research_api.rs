@@ -1,7 +1,9 @@
-//! The researcher endpoints: `POST /v1/research/sql` (a free aggregate query), `GET /v1/reports` (the
-//! published reports) and `GET /v1/reports/{name}?format=json|csv|table|parquet`. A research project's
-//! token only; the answer is protected by the project's rules, and each request, released or refused,
-//! is an audit event in the chain.
+//! The researcher endpoints: `POST /v1/research/sql` (a free aggregate query, paid from the project's
+//! privacy budget), `GET /v1/research/budget` (what the project has spent; an admin sees every
+//! project), `GET /v1/reports` (the published reports) and
+//! `GET /v1/reports/{name}?format=json|csv|table|parquet` (released once per data version from the
+//! reports' own budget and served to every project alike). Each request, released or refused, is an
+//! audit event in the chain.
 
 use crate::error::ApiError;
 use crate::guard::Ask;
@@ -53,6 +55,7 @@ async fn run(
     kind: &'static str,
     sql: &str,
     format: AnswerFormat,
+    report: bool,
 ) -> Result<Response, ApiError> {
     let ask = Ask {
         action: Action::Research,
@@ -71,9 +74,19 @@ async fn run(
             .projects
             .get(&permit.principal.id)
             .ok_or_else(|| ApiError::forbidden("the project is no longer in the policies"))?;
+        // A report is one release for everyone, from the reports' own budget.
+        // A project reads a report only over the tables it is granted.
+        let rules = if report {
+            ProjectRules {
+                tables: ProjectRules::from(project).tables,
+                ..ProjectRules::reports(&snapshot.policies.reports)
+            }
+        } else {
+            ProjectRules::from(project)
+        };
         let answer = state
             .research
-            .answer(&ProjectRules::from(project), sql)
+            .answer(&rules, sql)
             .await
             .map_err(api_error)?;
         let bytes = answer.render(format).map_err(ApiError::bad_request)?;
@@ -100,7 +113,60 @@ pub async fn post_research(
         ))
     })?;
     let format = format_of(req.format.as_deref())?;
-    run(&state, &headers, "research", &req.sql, format).await
+    run(&state, &headers, "research", &req.sql, format, false).await
+}
+
+/// The privacy budget: a researcher's own project, or (admin) every project and the reports'.
+pub async fn get_budget(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let ask = Ask {
+        action: Action::ResearchBudget,
+        kind: "research-budget",
+        operation: Operation::Consult,
+        search: String::new(),
+        key: None,
+        deliberation: None,
+        case_ref: None,
+    };
+    let permit = state.admit(&headers, &ask).await?;
+    let answer = async {
+        let snapshot = state.access.refresh();
+        let mut rules: Vec<ProjectRules> = Vec::new();
+        if permit.principal.role == iris_access::Role::Researcher {
+            let project = snapshot
+                .policies
+                .projects
+                .get(&permit.principal.id)
+                .ok_or_else(|| ApiError::forbidden("the project is no longer in the policies"))?;
+            rules.push(ProjectRules::from(project));
+        } else {
+            rules.extend(snapshot.policies.projects.values().map(ProjectRules::from));
+            rules.push(ProjectRules::reports(&snapshot.policies.reports));
+        }
+        let mut out = Vec::new();
+        for r in &rules {
+            let status = state.research.budget(r).map_err(api_error)?;
+            out.push(serde_json::json!({
+                "project": status.project,
+                "rho_total": status.rho_total,
+                "rho_spent": status.rho_spent,
+                "rho_left": status.rho_left,
+                "rho_per_figure": r.rho_per_figure,
+                "charges": status.charges,
+                "epsilon_spent": status.epsilon_spent,
+                "delta": status.delta,
+            }));
+        }
+        let n = out.len();
+        Ok((
+            Json(serde_json::json!({ "budgets": out })).into_response(),
+            n,
+        ))
+    }
+    .await;
+    state.account(&permit, &ask, answer).await
 }
 
 /// The published reports: name, title, SQL.
@@ -129,5 +195,5 @@ pub async fn get_report(
         ));
     };
     let format = format_of(params.format.as_deref())?;
-    run(&state, &headers, "report", sql, format).await
+    run(&state, &headers, "report", sql, format, true).await
 }

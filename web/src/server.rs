@@ -19,6 +19,17 @@ use tokio::sync::Notify;
 /// How long requests in flight may still run after Ctrl-C or SIGTERM.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(3);
 
+/// Most connections open at once: past it a new connection is closed at once. Well under the file
+/// descriptors the process may open (raised to its hard limit at start), so that idle clients can
+/// never starve the write-ahead log, the store or the indexes of descriptors.
+pub const MAX_CONNECTIONS: usize = 512;
+
+/// A request's headers must arrive within this (also the idle limit of a kept-alive connection).
+pub const HEADER_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// A request body that sends nothing for this long ends its request (400, audited).
+pub const BODY_IDLE_TIMEOUT: Duration = Duration::from_secs(30);
+
 /// Shared by every request.
 pub struct AppState {
     pub tokens: TokenStore,
@@ -34,6 +45,8 @@ pub struct AppState {
     pub research: iris_research::ResearchDesk,
     /// The result of the last `POST /v1/verify`, for the chain status.
     pub last_verify: tokio::sync::Mutex<Option<serde_json::Value>>,
+    /// Requests being answered, so that those still running when shutdown abandons them are logged.
+    pub in_flight: guard::InFlight,
 }
 
 impl AppState {
@@ -91,17 +104,95 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/v1/me", get(me_api::get_me))
         .route("/v1/me/consultations", get(me_api::get_consultations))
         .route("/v1/research/sql", post(research_api::post_research))
+        .route("/v1/research/budget", get(research_api::get_budget))
         .route("/v1/reports", get(research_api::get_reports))
         .route("/v1/reports/{name}", get(research_api::get_report))
         .route("/v1/seal", post(seal))
         .fallback(guard::not_found)
         // `/v1/events` reads its body itself (limit, JSON reason); this bounds the other routes.
         .layer(DefaultBodyLimit::max(1 << 20))
+        .layer(tower_http::timeout::RequestBodyTimeoutLayer::new(
+            BODY_IDLE_TIMEOUT,
+        ))
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             guard::audit_every_request,
         ))
         .with_state(state)
+}
+
+/// Raises the soft limit of open files to the hard one (a server holds many sockets and files).
+fn raise_file_limit() {
+    #[cfg(unix)]
+    {
+        let mut limit = libc::rlimit {
+            rlim_cur: 0,
+            rlim_max: 0,
+        };
+        // SAFETY: plain system calls on a local struct.
+        unsafe {
+            if libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) == 0
+                && limit.rlim_cur < limit.rlim_max
+            {
+                limit.rlim_cur = limit.rlim_max;
+                let _ = libc::setrlimit(libc::RLIMIT_NOFILE, &limit);
+            }
+        }
+    }
+}
+
+/// Serves `app` on `listener` until `shutdown` completes: at most [`MAX_CONNECTIONS`] at once, each
+/// request's headers within [`HEADER_TIMEOUT`]. Then stops accepting and lets the connections end
+/// (the caller bounds how long).
+async fn serve_connections(
+    listener: tokio::net::TcpListener,
+    app: Router,
+    shutdown: impl std::future::Future<Output = ()>,
+) {
+    let slots = Arc::new(tokio::sync::Semaphore::new(MAX_CONNECTIONS));
+    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    let mut shutdown = std::pin::pin!(shutdown);
+    let mut last_full: Option<tokio::time::Instant> = None;
+    loop {
+        let (stream, _) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(a) => a,
+                Err(e) => {
+                    // Out of descriptors or a network error: wait a little rather than spin.
+                    tracing::warn!("accept failed: {e}");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            () = &mut shutdown => break,
+        };
+        let Ok(slot) = slots.clone().try_acquire_owned() else {
+            // Full: closing is the answer (nothing was read, so there is no request to log). Said
+            // at most once a second, so that a flood cannot flood the log too.
+            let now = tokio::time::Instant::now();
+            if last_full.is_none_or(|t| now.duration_since(t) >= Duration::from_secs(1)) {
+                tracing::warn!("{MAX_CONNECTIONS} connections open: new ones are closed");
+                last_full = Some(now);
+            }
+            drop(stream);
+            continue;
+        };
+        let service = hyper_util::service::TowerToHyperService::new(app.clone());
+        let mut builder = hyper::server::conn::http1::Builder::new();
+        builder
+            .timer(hyper_util::rt::TokioTimer::new())
+            .header_read_timeout(HEADER_TIMEOUT)
+            .keep_alive(true);
+        let connection = builder.serve_connection(hyper_util::rt::TokioIo::new(stream), service);
+        let connection = graceful.watch(connection);
+        tokio::spawn(async move {
+            let _slot = slot;
+            if let Err(e) = connection.await {
+                tracing::debug!("connection ended: {e}");
+            }
+        });
+    }
+    graceful.shutdown().await;
 }
 
 /// The liveness probe, open to anyone: it says the process answers, nothing about data or
@@ -163,6 +254,7 @@ pub async fn serve(
         seal_threshold: config.seal_threshold,
         // Project keys (`keys/projects/`) and released cells (`research/`) live in the data directory.
         last_verify: tokio::sync::Mutex::new(None),
+        in_flight: guard::InFlight::default(),
         research: iris_research::ResearchDesk::new(
             QueryEngine::new(warehouse.loc.clone()).with_limits(config.query_limits.clone())?,
             warehouse.dir.root.clone(),
@@ -208,12 +300,13 @@ pub async fn serve(
     // abandon them (a runaway query must not hold the shutdown up to its timeout).
     let signalled = Arc::new(Notify::new());
     let tell = signalled.clone();
-    let serving = axum::serve(listener, router(state.clone())).with_graceful_shutdown(async move {
+    raise_file_limit();
+    let serving = serve_connections(listener, router(state.clone()), async move {
         shutdown_signal().await;
         tell.notify_one();
     });
     tokio::select! {
-        served = serving => served?,
+        () = serving => {},
         () = async {
             signalled.notified().await;
             tokio::time::sleep(SHUTDOWN_GRACE).await;
@@ -222,6 +315,8 @@ pub async fn serve(
             SHUTDOWN_GRACE.as_secs()
         ),
     }
+    // Requests abandoned after the grace period never reach their own audit event: log them here.
+    guard::log_abandoned(&state).await;
     sealer.abort();
     watcher.abort();
     let s = warehouse.seal_now().await?;
