@@ -10,6 +10,8 @@ use tokio::sync::Mutex;
 #[derive(Debug, Default)]
 pub struct LiveFiles {
     current: Mutex<Arc<Manifest>>,
+    /// Files whose bytes were hashed and matched their seal: (path, sealed digest, size, modified).
+    verified: std::sync::Mutex<std::collections::HashSet<(String, String, u64, i64)>>,
 }
 
 impl LiveFiles {
@@ -27,5 +29,60 @@ impl LiveFiles {
         // Copies the manifest only while an earlier scan still holds it.
         let changed = Arc::make_mut(&mut guard).refresh(loc).await?;
         Ok((guard.clone(), changed))
+    }
+}
+
+impl LiveFiles {
+    /// Checks that `rel` (as listed: `meta`) has the bytes its seal names, hashing it the first time a
+    /// query of this engine reads it (and again whenever its size or modification time changes). A
+    /// damaged or replaced file is an error naming it, so that no answer is ever computed from bytes the
+    /// chain did not seal.
+    pub async fn check_sealed(
+        &self,
+        loc: &StoreLocation,
+        rel: &str,
+        sealed_sha256: &str,
+        meta: &object_store::ObjectMeta,
+    ) -> Result<(), String> {
+        use futures::StreamExt;
+        use object_store::ObjectStoreExt as _;
+        use sha2::Digest;
+        let key = (
+            rel.to_owned(),
+            sealed_sha256.to_owned(),
+            meta.size,
+            meta.last_modified.timestamp_nanos_opt().unwrap_or(0),
+        );
+        if self
+            .verified
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .contains(&key)
+        {
+            return Ok(());
+        }
+        let fail = |why: String| format!("{rel}: {why}; run `iris verify`");
+        let got = loc
+            .store
+            .get(&meta.location)
+            .await
+            .map_err(|e| fail(format!("cannot be read ({e})")))?;
+        let mut stream = got.into_stream();
+        let mut hasher = sha2::Sha256::new();
+        while let Some(chunk) = stream.next().await {
+            hasher.update(chunk.map_err(|e| fail(format!("cannot be read ({e})")))?);
+        }
+        let digest = hex::encode(hasher.finalize());
+        if digest != sealed_sha256 {
+            tracing::error!("{rel} does not match its seal: refused to queries");
+            return Err(fail(
+                "does not match its seal (damaged or replaced): no query reads it".into(),
+            ));
+        }
+        self.verified
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(key);
+        Ok(())
     }
 }

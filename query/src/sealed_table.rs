@@ -78,6 +78,47 @@ impl SealedTable {
     }
 }
 
+impl SealedTable {
+    /// A listing that failed (a footer that does not parse, say): find which sealed files under it no
+    /// longer match their seals and name them, or pass the error on with the way to find out.
+    async fn explain(
+        &self,
+        error: DataFusionError,
+        manifest: &Manifest,
+        listing: &ListingTable,
+    ) -> DataFusionError {
+        use object_store::ObjectStoreExt as _;
+        let mut damaged = Vec::new();
+        for url in listing.table_paths() {
+            let prefix = self.loc.relative(url.prefix());
+            let prefix = format!("{}/", prefix.trim_end_matches('/'));
+            for (rel, sealed) in manifest.files.range(prefix.clone()..) {
+                if !rel.starts_with(&prefix) {
+                    break;
+                }
+                let Ok(meta) = self.loc.store.head(&self.loc.path(rel)).await else {
+                    damaged.push(format!("{rel}: missing"));
+                    continue;
+                };
+                if let Err(why) = self
+                    .live
+                    .check_sealed(&self.loc, rel, &sealed.sha256, &meta)
+                    .await
+                {
+                    damaged.push(why);
+                }
+            }
+        }
+        if damaged.is_empty() {
+            DataFusionError::External(
+                format!("{error} (if a sealed file is damaged, `iris verify` names it)").into(),
+            )
+        } else {
+            DataFusionError::External(damaged.join("; ").into())
+        }
+    }
+}
+
 /// An equality or `IN` filter on an indexed column.
 #[derive(Clone, Debug, PartialEq)]
 pub struct KeyFilter {
@@ -325,6 +366,23 @@ impl SealedTable {
                 }
                 live.push((file.clone(), rel, sealed.clone()));
             }
+            // Every file is checked against its seal before it is read (once per engine).
+            let to_check: Vec<(object_store::ObjectMeta, String, String)> = live
+                .iter()
+                .map(|(f, rel, sealed)| (f.object_meta.clone(), rel.clone(), sealed.sha256.clone()))
+                .collect();
+            let (files, loc) = (&self.live, &self.loc);
+            let checks: Vec<Result<(), String>> =
+                futures::stream::iter(to_check)
+                    .map(|(meta, rel, sha)| async move {
+                        files.check_sealed(loc, &rel, &sha, &meta).await
+                    })
+                    .buffer_unordered(LOOKUP_CONCURRENCY)
+                    .collect()
+                    .await;
+            if let Some(Err(why)) = checks.into_iter().find(Result::is_err) {
+                return Err(DataFusionError::External(why.into()));
+            }
             let kept: Vec<PartitionedFile> = match index {
                 None => live.into_iter().map(|(f, _, _)| f).collect(),
                 Some(cache) => {
@@ -430,10 +488,14 @@ impl TableProvider for SealedTable {
             .cloned()
             .chain(bounds.as_filters("day", 10))
             .collect();
-        let daily = self
+        let daily = match self
             .daily
             .scan(state, projection, &daily_filters, limit)
-            .await?;
+            .await
+        {
+            Ok(plan) => plan,
+            Err(e) => return Err(self.explain(e, &manifest, &self.daily).await),
+        };
         let listed_at = started.elapsed();
         inputs.extend(self.narrow(daily, &manifest, &lookups, &mut stats).await?);
         let narrowed_at = started.elapsed();
@@ -447,9 +509,13 @@ impl TableProvider for SealedTable {
                 .cloned()
                 .chain(bounds.as_filters("month", 7))
                 .collect();
-            let plan = compacted
+            let plan = match compacted
                 .scan(state, Some(projection), &filters, limit)
-                .await?;
+                .await
+            {
+                Ok(plan) => plan,
+                Err(e) => return Err(self.explain(e, &manifest, compacted).await),
+            };
             inputs.extend(self.narrow(plan, &manifest, &lookups, &mut stats).await?);
         }
         tracing::debug!(
