@@ -8,7 +8,7 @@ mod support;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
-use support::{Server, iris, ok, repo, stdout, token};
+use support::{Server, iris, ok, repo, sample_batch as events, stdout, token};
 
 /// A tiny deterministic generator (xorshift), so a failing run can be replayed.
 struct Rng(u64);
@@ -27,23 +27,6 @@ fn rounds() -> u64 {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(3)
-}
-
-fn events(source: &str, first: u64, n: usize) -> String {
-    let text = std::fs::read_to_string(repo().join("data-samples/events.jsonl")).expect("sample");
-    text.lines()
-        .take(2000)
-        .cycle()
-        .take(n)
-        .enumerate()
-        .map(|(i, l)| {
-            let mut v: serde_json::Value = serde_json::from_str(l).expect("json");
-            v["source"] = serde_json::json!(source);
-            v["source_seq"] = serde_json::json!(first + i as u64);
-            v.to_string()
-        })
-        .collect::<Vec<_>>()
-        .join("\n")
 }
 
 fn spawn(data: &Path, args: &[&str]) -> Child {

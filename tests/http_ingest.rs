@@ -2,24 +2,7 @@
 
 mod support;
 
-use support::{Server, iris, repo, token};
-
-/// `n` valid events for `source`, numbered from `first`, taken from the committed sample.
-fn events(source: &str, first: u64, n: usize) -> Vec<String> {
-    let text = std::fs::read_to_string(repo().join("data-samples/events.jsonl")).expect("sample");
-    text.lines()
-        .take(2000)
-        .cycle()
-        .take(n)
-        .enumerate()
-        .map(|(i, l)| {
-            let mut v: serde_json::Value = serde_json::from_str(l).expect("json");
-            v["source"] = serde_json::json!(source);
-            v["source_seq"] = serde_json::json!(first + i as u64);
-            v.to_string()
-        })
-        .collect()
-}
+use support::{Server, iris, sample_events as events, token};
 
 fn post(
     client: &reqwest::blocking::Client,

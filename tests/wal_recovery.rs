@@ -8,25 +8,7 @@ mod support;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
-use support::{Server, iris, ok, repo, stdout, token};
-
-/// `n` valid events for `source`, numbered from `first`, taken from the committed sample.
-fn events(source: &str, first: u64, n: usize) -> String {
-    let text = std::fs::read_to_string(repo().join("data-samples/events.jsonl")).expect("sample");
-    text.lines()
-        .take(2000)
-        .cycle()
-        .take(n)
-        .enumerate()
-        .map(|(i, l)| {
-            let mut v: serde_json::Value = serde_json::from_str(l).expect("json");
-            v["source"] = serde_json::json!(source);
-            v["source_seq"] = serde_json::json!(first + i as u64);
-            v.to_string()
-        })
-        .collect::<Vec<_>>()
-        .join("\n")
-}
+use support::{Server, iris, ok, repo, sample_batch as events, stdout, token};
 
 /// A store whose WAL holds `batches` acknowledged batches of 500 events of source `c`, server killed.
 fn acknowledged_then_killed(batches: u64) -> tempfile::TempDir {

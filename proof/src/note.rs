@@ -31,10 +31,15 @@ fn valid_name(name: &str) -> bool {
 
 /// The 4-byte key hash of an Ed25519 key named `name`.
 pub fn key_hash(name: &str, public_key: &[u8; 32]) -> [u8; 4] {
+    key_hash_of(ALG_ED25519, name, public_key)
+}
+
+/// The C2SP key hash: the first 4 bytes of SHA-256(name || "\n" || key type || public key).
+pub fn key_hash_of(alg: u8, name: &str, public_key: &[u8; 32]) -> [u8; 4] {
     let mut h = Sha256::new();
     h.update(name.as_bytes());
     h.update(b"\n");
-    h.update([ALG_ED25519]);
+    h.update([alg]);
     h.update(public_key);
     let d = h.finalize();
     [d[0], d[1], d[2], d[3]]

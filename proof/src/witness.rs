@@ -17,7 +17,6 @@ use base64::Engine;
 use base64::engine::general_purpose::STANDARD as B64;
 use ed25519_dalek::{Signature, Signer as _, SigningKey, VerifyingKey};
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
@@ -26,13 +25,7 @@ use std::sync::Mutex;
 const ALG_COSIGNATURE_V1: u8 = 0x04;
 
 fn cosig_key_hash(name: &str, public_key: &[u8; 32]) -> [u8; 4] {
-    let mut h = Sha256::new();
-    h.update(name.as_bytes());
-    h.update(b"\n");
-    h.update([ALG_COSIGNATURE_V1]);
-    h.update(public_key);
-    let d = h.finalize();
-    [d[0], d[1], d[2], d[3]]
+    crate::note::key_hash_of(ALG_COSIGNATURE_V1, name, public_key)
 }
 
 fn cosigned_message(text: &str, time: u64) -> Vec<u8> {

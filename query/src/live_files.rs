@@ -10,8 +10,8 @@ use tokio::sync::Mutex;
 #[derive(Debug, Default)]
 pub struct LiveFiles {
     current: Mutex<Arc<Manifest>>,
-    /// Files whose bytes were hashed and matched their seal: (path, sealed digest, size, modified).
-    verified: std::sync::Mutex<std::collections::HashSet<(String, String, u64, i64)>>,
+    /// Files whose bytes were hashed and matched their seal: path → (sealed digest, size, modified).
+    verified: std::sync::Mutex<std::collections::HashMap<String, (String, u64, i64)>>,
 }
 
 impl LiveFiles {
@@ -47,18 +47,7 @@ impl LiveFiles {
         use futures::StreamExt;
         use object_store::ObjectStoreExt as _;
         use sha2::Digest;
-        let key = (
-            rel.to_owned(),
-            sealed_sha256.to_owned(),
-            meta.size,
-            meta.last_modified.timestamp_nanos_opt().unwrap_or(0),
-        );
-        if self
-            .verified
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .contains(&key)
-        {
+        if self.is_verified(rel, sealed_sha256, meta) {
             return Ok(());
         }
         let fail = |why: String| format!("{rel}: {why}; run `iris verify`");
@@ -82,7 +71,33 @@ impl LiveFiles {
         self.verified
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .insert(key);
+            .insert(
+                rel.to_owned(),
+                (sealed_sha256.to_owned(), meta.size, stamp(meta)),
+            );
         Ok(())
     }
+}
+
+impl LiveFiles {
+    /// Whether `rel` was hashed already, with this digest, size and modification time (a look-up, no
+    /// allocation: every scan asks it for every file it reads).
+    pub fn is_verified(
+        &self,
+        rel: &str,
+        sealed_sha256: &str,
+        meta: &object_store::ObjectMeta,
+    ) -> bool {
+        self.verified
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(rel)
+            .is_some_and(|(sha, size, at)| {
+                sha == sealed_sha256 && *size == meta.size && *at == stamp(meta)
+            })
+    }
+}
+
+fn stamp(meta: &object_store::ObjectMeta) -> i64 {
+    meta.last_modified.timestamp_nanos_opt().unwrap_or(0)
 }

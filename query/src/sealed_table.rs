@@ -367,8 +367,13 @@ impl SealedTable {
                 live.push((file.clone(), rel, sealed.clone()));
             }
             // Every file is checked against its seal before it is read (once per engine).
+            // Only files not yet hashed by this engine go to the (async) check; the others are a
+            // look-up.
             let to_check: Vec<(object_store::ObjectMeta, String, String)> = live
                 .iter()
+                .filter(|(f, rel, sealed)| {
+                    !self.live.is_verified(rel, &sealed.sha256, &f.object_meta)
+                })
                 .map(|(f, rel, sealed)| (f.object_meta.clone(), rel.clone(), sealed.sha256.clone()))
                 .collect();
             let (files, loc) = (&self.live, &self.loc);

@@ -118,12 +118,7 @@ pub async fn check(
     limits: &StatementLimits,
     explain_allowed: bool,
 ) -> Result<Checked, StatementError> {
-    if sql.len() > limits.max_bytes {
-        return Err(StatementError::TooLong {
-            bytes: sql.len(),
-            max: limits.max_bytes,
-        });
-    }
+    within_size(sql, limits)?;
     // At most this many guard threads at once: each reserves a large (virtual) stack.
     static TURNS: std::sync::LazyLock<tokio::sync::Semaphore> =
         std::sync::LazyLock::new(|| tokio::sync::Semaphore::new(GUARD_THREADS));
@@ -152,12 +147,7 @@ pub fn check_now(
     limits: &StatementLimits,
     explain_allowed: bool,
 ) -> Result<Checked, StatementError> {
-    if sql.len() > limits.max_bytes {
-        return Err(StatementError::TooLong {
-            bytes: sql.len(),
-            max: limits.max_bytes,
-        });
-    }
+    within_size(sql, limits)?;
     let dialect = GenericDialect {};
     let mut statements = DFParserBuilder::new(sql)
         .with_dialect(&dialect)
@@ -196,6 +186,17 @@ pub fn check_now(
         depth: walk.deepest,
         relations: walk.relations,
     })
+}
+
+/// The size limit, checked before any thread is spawned or any byte parsed.
+fn within_size(sql: &str, limits: &StatementLimits) -> Result<(), StatementError> {
+    if sql.len() > limits.max_bytes {
+        return Err(StatementError::TooLong {
+            bytes: sql.len(),
+            max: limits.max_bytes,
+        });
+    }
+    Ok(())
 }
 
 fn clean(message: &str) -> String {

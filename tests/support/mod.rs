@@ -194,3 +194,25 @@ pub fn parquet_files(dir: &Path) -> Vec<PathBuf> {
     out.sort();
     out
 }
+
+/// `n` valid events for `source`, numbered from `first`, taken from the committed sample.
+pub fn sample_events(source: &str, first: u64, n: usize) -> Vec<String> {
+    let text = std::fs::read_to_string(repo().join("data-samples/events.jsonl")).expect("sample");
+    text.lines()
+        .take(2000)
+        .cycle()
+        .take(n)
+        .enumerate()
+        .map(|(i, l)| {
+            let mut v: serde_json::Value = serde_json::from_str(l).expect("json");
+            v["source"] = serde_json::json!(source);
+            v["source_seq"] = serde_json::json!(first + i as u64);
+            v.to_string()
+        })
+        .collect()
+}
+
+/// The same events as one NDJSON batch.
+pub fn sample_batch(source: &str, first: u64, n: usize) -> String {
+    sample_events(source, first, n).join("\n")
+}

@@ -148,16 +148,10 @@ pub async fn get_budget(
         let mut out = Vec::new();
         for r in &rules {
             let status = state.research.budget(r).map_err(api_error)?;
-            out.push(serde_json::json!({
-                "project": status.project,
-                "rho_total": status.rho_total,
-                "rho_spent": status.rho_spent,
-                "rho_left": status.rho_left,
-                "rho_per_figure": r.rho_per_figure,
-                "charges": status.charges,
-                "epsilon_spent": status.epsilon_spent,
-                "delta": status.delta,
-            }));
+            let mut v = serde_json::to_value(&status)
+                .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
+            v["rho_per_figure"] = r.rho_per_figure.into();
+            out.push(v);
         }
         let n = out.len();
         Ok((
