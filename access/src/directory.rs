@@ -2,7 +2,11 @@
 //! which institutions' users, read from CSV files as an authentic source would export them.
 //!
 //! `institutions.csv`: `code,name,kind` (`kind` is `inspection` for an inspection service).
-//! `users.csv`: `actor_id,institution,capacity` (`security-adviser`, `inspector`, or any other).
+//! `users.csv`: `actor_id,institution,capacity[,certificate]` (`capacity`: `security-adviser`,
+//! `inspector`, or any other). The optional `certificate` column names the person's client
+//! certificate for TLS sign-in: an 11-digit NISS (matched against the subject's `serialNumber`
+//! attribute, where a Belgian eID carries the national number) or a whole subject DN as Iris writes
+//! it (`CN=…, O=…`, quoted in the CSV). Files without the column still load.
 //! `supervision.csv`: `adviser,institution`: an adviser supervises the users of these institutions
 //! (besides their own).
 
@@ -32,6 +36,9 @@ pub struct User {
     pub actor_id: String,
     pub institution: String,
     pub capacity: String,
+    /// The NISS or subject DN of the person's client certificate (empty: no certificate sign-in).
+    #[serde(default)]
+    pub certificate: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -47,6 +54,8 @@ pub struct Directory {
     pub users: BTreeMap<String, User>,
     /// Adviser → institutions supervised besides their own.
     pub supervision: BTreeMap<String, BTreeSet<String>>,
+    /// `certificate` column (NISS or subject DN) → `actor_id`.
+    pub certificates: BTreeMap<String, String>,
 }
 
 impl Directory {
@@ -68,6 +77,24 @@ impl Directory {
                         u.institution
                     ),
                 ));
+            }
+            if let Some(c) = u
+                .certificate
+                .as_deref()
+                .map(str::trim)
+                .filter(|c| !c.is_empty())
+            {
+                if let Some(other) = d.certificates.get(c) {
+                    return Err(AccessError::file(
+                        &users,
+                        format!(
+                            "line {}: certificate `{c}` of `{}` is already `{other}`'s",
+                            n + 2,
+                            u.actor_id
+                        ),
+                    ));
+                }
+                d.certificates.insert(c.to_owned(), u.actor_id.clone());
             }
             d.users.insert(u.actor_id.clone(), u);
         }
@@ -106,6 +133,16 @@ impl Directory {
         let mut orgs = self.supervision.get(actor_id).cloned().unwrap_or_default();
         orgs.insert(user.institution.clone());
         Some(orgs)
+    }
+
+    /// The user a client certificate signs in as: the one whose `certificate` is the subject's
+    /// `serialNumber` attribute (a NISS on a Belgian eID), else the one whose `certificate` is the
+    /// whole subject DN.
+    pub fn user_by_certificate(&self, serial_number: Option<&str>, subject: &str) -> Option<&User> {
+        serial_number
+            .and_then(|s| self.certificates.get(s.trim()))
+            .or_else(|| self.certificates.get(subject))
+            .and_then(|id| self.users.get(id))
     }
 
     /// The inspection service an inspector belongs to, if `actor_id` is one.

@@ -7,12 +7,14 @@
 //! policies loaded and reloads them when their files change. The enforcement point is the query
 //! layer: the scope becomes a filter inside the DataFusion plan ([`iris_query::RowScope`]).
 
+pub mod certificate;
 pub mod control;
 pub mod decision;
 pub mod directory;
 pub mod policies;
 pub mod tokens;
 
+pub use certificate::{CERTIFICATE_SIGN_IN, CertificateRefusal, principal_of_certificate};
 pub use control::{AccessControl, FileChange, Snapshot};
 pub use decision::{Action, Decision, Request, TraceBy, decide};
 pub use tokens::{AuthError, NewToken, Principal, Role, TokenError, TokenRecord, TokenStore};

@@ -311,14 +311,11 @@ pub fn add_checkpoint_body(old: u64, proof: &[Hash], note: &str) -> String {
     out
 }
 
-/// Serves `POST /add-checkpoint` on `listener` until the process ends.
-pub async fn serve(
-    witness: std::sync::Arc<Witness>,
-    listener: tokio::net::TcpListener,
-) -> std::io::Result<()> {
+/// The witness's routes: `POST /add-checkpoint` (for a listener of the caller's, TLS or not).
+pub fn router(witness: std::sync::Arc<Witness>) -> axum::Router {
     use axum::http::{StatusCode, header};
     use axum::response::IntoResponse;
-    let app = axum::Router::new().route(
+    axum::Router::new().route(
         "/add-checkpoint",
         axum::routing::post(move |body: String| {
             let w = witness.clone();
@@ -342,8 +339,7 @@ pub async fn serve(
                 }
             }
         }),
-    );
-    axum::serve(listener, app).await
+    )
 }
 
 #[cfg(test)]

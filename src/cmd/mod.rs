@@ -8,6 +8,7 @@ pub mod recover;
 pub mod remote;
 pub mod research;
 pub mod serve;
+pub mod tls;
 pub mod token;
 pub mod trace;
 pub mod witness;

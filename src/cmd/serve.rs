@@ -31,6 +31,10 @@ pub struct ServeArgs {
     /// How often to send the witnesses a checkpoint when the log has grown (seconds).
     #[arg(long, default_value_t = 60)]
     witness_interval: u64,
+    #[command(flatten)]
+    tls: crate::cmd::tls::TlsArgs,
+    #[command(flatten)]
+    clients: crate::cmd::tls::ClientCertArgs,
 }
 
 pub async fn run(
@@ -38,6 +42,11 @@ pub async fn run(
     args: ServeArgs,
     query_limits: iris_query::QueryLimits,
 ) -> anyhow::Result<()> {
+    // TLS is settled first: a listener that would be refused stops the start before any work.
+    let tls = args
+        .tls
+        .resolve(args.listen, &dir.root.join("tls"), args.demo, &args.clients)?;
+    let scheme = crate::cmd::tls::scheme(&tls);
     if args.demo {
         dir.create()?;
         if dir.keys().keyring()?.keys.is_empty() {
@@ -121,11 +130,12 @@ pub async fn run(
         query_limits,
         no_index: args.no_index,
         access_dir: dir.root.join("access"),
+        tls,
     };
     iris_web::serve(wh, config, |addr| {
-        println!("Iris listening on http://{addr}");
-        println!("  web UI: http://{addr}/ (sign in with a token)");
-        println!("  try: curl -s http://{addr}/v1/health");
+        println!("Iris listening on {scheme}://{addr}");
+        println!("  web UI: {scheme}://{addr}/ (sign in with a token or a client certificate)");
+        println!("  try: curl -s {scheme}://{addr}/v1/health");
         let _ = std::io::stdout().flush();
     })
     .await
@@ -174,7 +184,7 @@ const DEMO_PRINCIPALS: [(Role, Option<&str>, Option<&str>, &str); 7] = [
 ];
 
 /// Writes `text` to `path`, readable by its owner only.
-fn write_private(path: &std::path::Path, text: &str) -> anyhow::Result<()> {
+pub(crate) fn write_private(path: &std::path::Path, text: &str) -> anyhow::Result<()> {
     use std::io::Write as _;
     let mut options = std::fs::OpenOptions::new();
     options.write(true).create(true).truncate(true);

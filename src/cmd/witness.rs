@@ -5,7 +5,7 @@ use anyhow::Context;
 use clap::Subcommand;
 use iris_proof::log::{LogTree, cache_path};
 use iris_proof::note::{Note, SignedCheckpoint};
-use iris_proof::witness::{Witness, add_checkpoint_body, serve};
+use iris_proof::witness::{Witness, add_checkpoint_body, router};
 use iris_store::datadir::DataDir;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -26,7 +26,10 @@ pub enum WitnessCommand {
         logs: Vec<String>,
         /// Address to listen on.
         #[arg(long, default_value = "127.0.0.1:8090")]
-        listen: String,
+        listen: std::net::SocketAddr,
+        /// TLS (a self-signed certificate is kept in the witness's own directory).
+        #[command(flatten)]
+        tls: crate::cmd::tls::TlsArgs,
     },
     /// Send a signed checkpoint of this store to witnesses; write it with their cosignatures.
     Add {
@@ -50,15 +53,26 @@ pub async fn run(dir: &DataDir, command: WitnessCommand) -> anyhow::Result<()> {
             name,
             logs,
             listen,
+            tls,
         } => {
+            let files = tls.resolve(listen, &wdir, false, &Default::default())?;
+            let scheme = crate::cmd::tls::scheme(&files);
+            let config = match &files {
+                Some(f) => Some(iris_web::tls::load(f)?.config),
+                None => None,
+            };
             let w = Witness::open(&wdir, &name, &logs)?;
-            let listener = tokio::net::TcpListener::bind(&listen)
+            let listener = tokio::net::TcpListener::bind(listen)
                 .await
                 .with_context(|| format!("listening on {listen}"))?;
             let addr = listener.local_addr()?;
             println!("witness key: {}", w.verifier().to_text());
-            println!("witness listening on http://{addr}");
-            serve(Arc::new(w), listener).await?;
+            println!("witness listening on {scheme}://{addr}");
+            let app = iris_web::server::with_hsts(router(Arc::new(w)), config.is_some());
+            iris_web::server::serve_connections(listener, app, config, async {
+                let _ = tokio::signal::ctrl_c().await;
+            })
+            .await;
             Ok(())
         }
         WitnessCommand::Add {

@@ -9,7 +9,10 @@
 //! `trace`, `me`, `research`, `report`, `chain`, `ingest`, `seal`, `patterns`, `ui`, `health`,
 //! `http` for an unknown route, `policy`), `application` the route (`POST /v1/sql`), `purpose` the
 //! deliberation and case reference (or the deciding policies), `result` ok or nok, `error_code` the
-//! outcome: `rows=N`, `status=200`, or the reason of the refusal or failure.
+//! outcome: `rows=N`, `status=200`, or the reason of the refusal or failure — followed, when a client
+//! certificate was presented, by ` | certificate subject=…; issuer=…`; `channel` the transport and
+//! sign-in method (`http-token`, `https-token`, `https-certificate`, `https-none`, `http-none`;
+//! `internal` for Iris's own events).
 
 use crate::error::ApiError;
 use iris_access::Principal;
@@ -21,6 +24,9 @@ use sha2::Digest as _;
 
 /// Longest search text kept in `subject_id`.
 const MAX_SEARCH_CHARS: usize = 2000;
+
+/// Longest certificate description (subject and issuer) kept in `error_code`.
+const MAX_CERTIFICATE_CHARS: usize = 1000;
 
 /// Who a record is about.
 #[derive(Clone, Copy, Debug)]
@@ -52,6 +58,34 @@ pub struct AuditRecord<'a> {
     pub status: u16,
     /// `Ok(rows returned, when rows were)` or `Err(reason)`.
     pub outcome: Result<Option<usize>, String>,
+    /// How the request came and who it said it was (default: nothing known, as for Iris's own
+    /// events).
+    pub sign_in: SignIn,
+}
+
+/// The channel and sign-in of a request.
+#[derive(Clone, Debug, Default)]
+pub struct SignIn {
+    /// `Some(tls)` for an HTTP request (`None`: an event of Iris itself).
+    pub tls: Option<bool>,
+    /// The method that named the principal: `token`, `certificate` (`None`: no one signed in).
+    pub method: Option<&'static str>,
+    /// The client certificate presented, verified or not.
+    pub certificate: Option<crate::tls::ClientCertificate>,
+}
+
+impl SignIn {
+    /// The event's `channel`.
+    pub fn channel(&self) -> String {
+        match self.tls {
+            None => "internal".to_owned(),
+            Some(tls) => format!(
+                "{}-{}",
+                if tls { "https" } else { "http" },
+                self.method.unwrap_or("none")
+            ),
+        }
+    }
 }
 
 /// Appends the record to the write-ahead log (sealed with the next seal) and returns once durable,
@@ -87,12 +121,19 @@ pub async fn log(committer: &Committer, record: AuditRecord<'_>) -> Result<Strin
         } else {
             Outcome::Nok
         },
-        error_code: Some(match record.outcome {
-            Ok(Some(rows)) => format!("rows={rows}"),
-            Ok(None) => format!("status={}", record.status),
-            Err(why) => why.chars().take(500).collect(),
+        error_code: Some({
+            let mut code: String = match record.outcome {
+                Ok(Some(rows)) => format!("rows={rows}"),
+                Ok(None) => format!("status={}", record.status),
+                Err(why) => why.chars().take(500).collect(),
+            };
+            if let Some(c) = &record.sign_in.certificate {
+                code.push_str(" | certificate ");
+                code.extend(c.describe().chars().take(MAX_CERTIFICATE_CHARS));
+            }
+            code
         }),
-        channel: "http".into(),
+        channel: record.sign_in.channel(),
         purpose: record.purpose,
         source: OWN_SOURCE.into(),
         source_seq: 0,

@@ -8,9 +8,10 @@
 //! [`AppState::admit`] / [`AppState::account`] or [`note`]; they cannot forget the event, since the
 //! layer writes it.
 
-use crate::audit::{self, Actor, AuditRecord};
+use crate::audit::{self, Actor, AuditRecord, SignIn};
 use crate::error::{ApiError, ErrorNote};
 use crate::server::AppState;
+use crate::tls::{ConnectionInfo, Rejected};
 use axum::extract::{MatchedPath, Request as HttpRequest, State};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode};
 use axum::middleware::Next;
@@ -92,6 +93,14 @@ pub fn note(f: impl FnOnce(&mut Detail)) {
     let _ = DETAIL.try_with(|d| f(&mut d.borrow_mut()));
 }
 
+/// The principal the layer signed the current request in as (by token or certificate), if any.
+pub fn signed_in() -> Option<Principal> {
+    DETAIL
+        .try_with(|d| d.borrow().principal.clone())
+        .ok()
+        .flatten()
+}
+
 /// The layer: authenticate (unless open), run the handler, log one event, answer. The work runs as
 /// a task of its own, so a client that hangs up does not cancel its request's audit event; a handler
 /// that panics becomes a logged 500.
@@ -144,14 +153,25 @@ async fn handle(state: Arc<AppState>, mut req: HttpRequest, next: Next) -> Respo
         search: search.clone(),
         read: method == Method::GET,
     });
+    let connection = req
+        .extensions()
+        .get::<ConnectionInfo>()
+        .cloned()
+        .unwrap_or_default();
+    let mut sign_in = SignIn {
+        tls: Some(connection.tls),
+        method: None,
+        certificate: connection.certificate.clone(),
+    };
     let mut detail = Detail::default();
     let response = if is_open(&method, &path) {
         let (response, d) = run(req, next, detail).await;
         detail = d;
         response
     } else {
-        match state.authenticate(req.headers()) {
-            Ok(p) => {
+        match state.sign_in(req.headers(), &connection) {
+            Ok((p, how)) => {
+                sign_in.method = Some(how);
                 req.extensions_mut().insert(p.clone());
                 state.in_flight.set_principal(pending.id, &p);
                 detail.principal = Some(p);
@@ -195,6 +215,7 @@ async fn handle(state: Arc<AppState>, mut req: HttpRequest, next: Next) -> Respo
         route: label,
         status: status.as_u16(),
         outcome,
+        sign_in,
     };
     let Some(committer) = &state.committer else {
         return ApiError::unavailable("this server cannot log requests, so it answers none")
@@ -293,6 +314,29 @@ pub struct Permit {
 }
 
 impl AppState {
+    /// Who sends a request, and how they signed in: a bearer token if the request has an
+    /// `Authorization` header (machines, scripts, the demo's tokens), else a verified client
+    /// certificate mapped through the directory (people).
+    pub fn sign_in(
+        &self,
+        headers: &HeaderMap,
+        connection: &ConnectionInfo,
+    ) -> Result<(Principal, &'static str), ApiError> {
+        match &connection.certificate {
+            Some(c) if !headers.contains_key(axum::http::header::AUTHORIZATION) => {
+                let snapshot = self.access.refresh();
+                iris_access::principal_of_certificate(
+                    &snapshot.directory,
+                    c.serial_number.as_deref(),
+                    &c.subject,
+                )
+                .map(|p| (p, "certificate"))
+                .map_err(|e| ApiError::unauthorized(e.to_string()))
+            }
+            _ => self.authenticate(headers).map(|p| (p, "token")),
+        }
+    }
+
     /// Authenticates and decides, noting the request's detail for its audit event (written by
     /// [`audit_every_request`]). A permit is closed with [`AppState::account`] once the answer is
     /// known.
@@ -467,9 +511,42 @@ pub async fn log_abandoned(state: &AppState) {
             route: p.route.clone(),
             status: 503,
             outcome: Err("abandoned at shutdown: still running after the grace period".into()),
+            sign_in: SignIn::default(),
         };
         if let Err(e) = audit::log(committer, record).await {
             tracing::error!("abandoned request not logged: {}", e.message);
+        }
+    }
+}
+
+/// Writes each client certificate the TLS handshake refused as a failed sign-in (`iris.signin`,
+/// unauthenticated, status 495 as no HTTP answer was sent), until the listener's verifier is gone.
+pub async fn log_rejected_certificates(
+    state: Arc<AppState>,
+    mut rejected: tokio::sync::mpsc::Receiver<Rejected>,
+) {
+    let Some(committer) = &state.committer else {
+        return;
+    };
+    while let Some(r) = rejected.recv().await {
+        let record = AuditRecord {
+            actor: Actor::Unauthenticated,
+            institution: None,
+            kind: "signin",
+            operation: Operation::Consult,
+            search: "TLS handshake".to_owned(),
+            purpose: None,
+            route: "TLS handshake".to_owned(),
+            status: 495,
+            outcome: Err(format!("client certificate refused: {}", r.reason)),
+            sign_in: SignIn {
+                tls: Some(true),
+                method: None,
+                certificate: r.certificate,
+            },
+        };
+        if let Err(e) = audit::log(committer, record).await {
+            tracing::error!("refused client certificate not logged: {}", e.message);
         }
     }
 }

@@ -15,6 +15,7 @@ pub mod patterns;
 pub mod research_api;
 pub mod server;
 pub mod sql_api;
+pub mod tls;
 pub mod trace_api;
 pub mod ui;
 

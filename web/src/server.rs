@@ -2,6 +2,7 @@
 
 use crate::audit::{self, Actor, AuditRecord};
 use crate::error::ApiError;
+use crate::tls::{ClientCertificate, ConnectionInfo};
 use crate::{chain_api, guard, ingest_api, me_api, patterns, research_api, sql_api, trace_api, ui};
 use axum::extract::{DefaultBodyLimit, State};
 use axum::http::HeaderMap;
@@ -30,6 +31,10 @@ pub const HEADER_TIMEOUT: Duration = Duration::from_secs(10);
 /// A request body that sends nothing for this long ends its request (400, audited).
 pub const BODY_IDLE_TIMEOUT: Duration = Duration::from_secs(30);
 
+/// A TLS handshake must end within this, or the connection is closed (a client that opens a
+/// connection and sends nothing holds a slot no longer than one that sends no headers).
+pub const HANDSHAKE_TIMEOUT: Duration = HEADER_TIMEOUT;
+
 /// Shared by every request.
 pub struct AppState {
     pub tokens: TokenStore,
@@ -51,7 +56,11 @@ pub struct AppState {
 
 impl AppState {
     /// The principal of the request's bearer token.
+    /// Within a request the layer has signed in, that principal (token or certificate).
     pub fn authenticate(&self, headers: &HeaderMap) -> Result<Principal, ApiError> {
+        if let Some(p) = guard::signed_in() {
+            return Ok(p);
+        }
         let value = headers
             .get(axum::http::header::AUTHORIZATION)
             .and_then(|v| v.to_str().ok())
@@ -82,6 +91,8 @@ pub struct ServerConfig {
     pub no_index: bool,
     /// The access files: `directory/*.csv` and `policies/*.toml`.
     pub access_dir: std::path::PathBuf,
+    /// TLS certificate, key, client CAs and CRLs (`None`: plain HTTP).
+    pub tls: Option<crate::tls::TlsFiles>,
 }
 
 /// Builds the router. Every route and the fallback sit behind one layer,
@@ -141,14 +152,17 @@ fn raise_file_limit() {
     }
 }
 
-/// Serves `app` on `listener` until `shutdown` completes: at most [`MAX_CONNECTIONS`] at once, each
-/// request's headers within [`HEADER_TIMEOUT`]. Then stops accepting and lets the connections end
-/// (the caller bounds how long).
-async fn serve_connections(
+/// Serves `app` on `listener` until `shutdown` completes: at most [`MAX_CONNECTIONS`] at once, the
+/// TLS handshake (with `tls`) within [`HANDSHAKE_TIMEOUT`], each request's headers within
+/// [`HEADER_TIMEOUT`]. Every request carries its connection's [`ConnectionInfo`]. Then stops
+/// accepting and lets the connections end (the caller bounds how long).
+pub async fn serve_connections(
     listener: tokio::net::TcpListener,
     app: Router,
+    tls: Option<Arc<rustls::ServerConfig>>,
     shutdown: impl std::future::Future<Output = ()>,
 ) {
+    let acceptor = tls.map(tokio_rustls::TlsAcceptor::from);
     let slots = Arc::new(tokio::sync::Semaphore::new(MAX_CONNECTIONS));
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
     let mut shutdown = std::pin::pin!(shutdown);
@@ -177,22 +191,104 @@ async fn serve_connections(
             drop(stream);
             continue;
         };
-        let service = hyper_util::service::TowerToHyperService::new(app.clone());
-        let mut builder = hyper::server::conn::http1::Builder::new();
-        builder
-            .timer(hyper_util::rt::TokioTimer::new())
-            .header_read_timeout(HEADER_TIMEOUT)
-            .keep_alive(true);
-        let connection = builder.serve_connection(hyper_util::rt::TokioIo::new(stream), service);
-        let connection = graceful.watch(connection);
+        let app = app.clone();
+        let watcher = graceful.watcher();
+        let acceptor = acceptor.clone();
         tokio::spawn(async move {
             let _slot = slot;
-            if let Err(e) = connection.await {
-                tracing::debug!("connection ended: {e}");
-            }
+            let Some(acceptor) = acceptor else {
+                serve_one(stream, app, ConnectionInfo::default(), watcher).await;
+                return;
+            };
+            let stream =
+                match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {
+                    Ok(Ok(s)) => s,
+                    Ok(Err(e)) => return handshake_failed(&e.to_string()),
+                    Err(_) => return handshake_failed("timed out"),
+                };
+            let certificate = stream
+                .get_ref()
+                .1
+                .peer_certificates()
+                .and_then(|chain| chain.first())
+                .and_then(|c| match ClientCertificate::parse(c) {
+                    Ok(c) => Some(c),
+                    Err(e) => {
+                        // Verified by WebPKI yet unreadable here: signs in no one.
+                        tracing::warn!("client certificate not readable: {e}");
+                        None
+                    }
+                });
+            let info = ConnectionInfo {
+                tls: true,
+                certificate,
+            };
+            serve_one(stream, app, info, watcher).await;
         });
     }
     graceful.shutdown().await;
+}
+
+/// TLS handshakes that failed since the start (refused certificates, timeouts, other protocols).
+static HANDSHAKE_FAILURES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+/// When a failed handshake was last logged (seconds since the epoch).
+static HANDSHAKE_LOGGED: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+/// Counts a failed handshake and logs it, at most once a second (a refused certificate is also an
+/// audit event, written by [`guard::log_rejected_certificates`]).
+fn handshake_failed(why: &str) {
+    use std::sync::atomic::Ordering::Relaxed;
+    let n = HANDSHAKE_FAILURES.fetch_add(1, Relaxed) + 1;
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    if HANDSHAKE_LOGGED.swap(now, Relaxed) != now {
+        tracing::warn!("TLS handshake failed: {why} ({n} failed since start)");
+    }
+}
+
+/// Serves one connection's requests over `io`, each with `info` in its extensions.
+async fn serve_one<I>(
+    io: I,
+    app: Router,
+    info: ConnectionInfo,
+    watcher: hyper_util::server::graceful::Watcher,
+) where
+    I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    let inner = hyper_util::service::TowerToHyperService::new(app);
+    let service =
+        hyper::service::service_fn(move |mut req: hyper::Request<hyper::body::Incoming>| {
+            req.extensions_mut().insert(info.clone());
+            hyper::service::Service::call(&inner, req)
+        });
+    let mut builder = hyper::server::conn::http1::Builder::new();
+    builder
+        .timer(hyper_util::rt::TokioTimer::new())
+        .header_read_timeout(HEADER_TIMEOUT)
+        .keep_alive(true);
+    let connection = builder.serve_connection(hyper_util::rt::TokioIo::new(io), service);
+    if let Err(e) = watcher.watch(connection).await {
+        tracing::debug!("connection ended: {e}");
+    }
+}
+
+/// Adds `Strict-Transport-Security` to every answer of a TLS listener.
+async fn add_hsts(mut response: axum::response::Response) -> axum::response::Response {
+    response.headers_mut().insert(
+        axum::http::header::STRICT_TRANSPORT_SECURITY,
+        axum::http::HeaderValue::from_static(crate::tls::HSTS),
+    );
+    response
+}
+
+/// The router of a listener: with TLS, every answer says so with HSTS.
+pub fn with_hsts(app: Router, tls: bool) -> Router {
+    if tls {
+        app.layer(axum::middleware::map_response(add_hsts))
+    } else {
+        app
+    }
 }
 
 /// The liveness probe, open to anyone: it says the process answers, nothing about data or
@@ -260,6 +356,17 @@ pub async fn serve(
             warehouse.dir.root.clone(),
         ),
     });
+    // Certificates are read before binding: a wrong file stops the start, with its name.
+    let tls = match &config.tls {
+        Some(files) => Some(crate::tls::load(files)?),
+        None => None,
+    };
+    let (tls_config, rejected) = match tls {
+        Some(t) => (Some(t.config), t.rejected),
+        None => (None, None),
+    };
+    let rejected_logger =
+        rejected.map(|r| tokio::spawn(guard::log_rejected_certificates(state.clone(), r)));
     let listener = tokio::net::TcpListener::bind(config.listen).await?;
     ready(listener.local_addr()?);
     let sealer_state = state.clone();
@@ -301,7 +408,8 @@ pub async fn serve(
     let signalled = Arc::new(Notify::new());
     let tell = signalled.clone();
     raise_file_limit();
-    let serving = serve_connections(listener, router(state.clone()), async move {
+    let app = with_hsts(router(state.clone()), tls_config.is_some());
+    let serving = serve_connections(listener, app, tls_config, async move {
         shutdown_signal().await;
         tell.notify_one();
     });
@@ -319,6 +427,9 @@ pub async fn serve(
     guard::log_abandoned(&state).await;
     sealer.abort();
     watcher.abort();
+    if let Some(l) = rejected_logger {
+        l.abort();
+    }
     let s = warehouse.seal_now().await?;
     tracing::info!(
         "sealed {} events in {} partitions at shutdown",
@@ -342,6 +453,7 @@ async fn log_policy_change(state: &AppState, change: &iris_access::FileChange) {
         route: "policy watcher".to_owned(),
         status: 200,
         outcome: Ok(Some(0)),
+        sign_in: audit::SignIn::default(),
     };
     match audit::log(committer, record).await {
         Ok(_) => tracing::info!("access file changed: {} (logged)", change.file),
