@@ -65,7 +65,8 @@ impl Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Make a new signing key (and end the validity of the previous one).
+    /// Make the store's first signing key, or rotate: a new key introduced by an entry of the log
+    /// signed by the outgoing key (which it retires).
     Keygen {
         /// Key id (default: generated from the date).
         #[arg(long)]
@@ -87,7 +88,13 @@ enum Command {
         /// How many `--witness` cosignatures are required (default: all).
         #[arg(long, requires = "checkpoint")]
         quorum: Option<usize>,
+        /// The log's published genesis public key (64 hex digits, `ORIGIN+HASH+KEY`, or a file holding
+        /// either): the trust anchor; later keys are trusted only through rotation entries.
+        #[arg(long)]
+        key: Option<String>,
     },
+    /// Delete expired event files under a signed retention entry (their seals and Merkle heads stay).
+    Retention(cmd::retention::RetentionArgs),
     /// Rebuild the lookup indexes of sealed partitions that lack one or whose index is stale.
     Reindex {
         /// Rebuild every index, not only missing or stale ones.

@@ -210,8 +210,11 @@ async fn file_roots(
     let files = sealed_files(seal);
     let mut roots = Vec::with_capacity(files.len());
     for (path, sha, source) in files {
-        if !manifest.files.contains_key(&path) && manifest.replaced.contains_key(&path) {
-            // Compacted away before its head was first computed: this seal commits to no file.
+        if !manifest.files.contains_key(&path)
+            && (manifest.replaced.contains_key(&path) || manifest.pruned.contains_key(&path))
+        {
+            // Compacted away or pruned before its head was first computed: this seal commits to no
+            // file (retention remembers the heads first, so this happens only if roots.json was lost).
             return Ok(Vec::new());
         }
         let events = read_events(loc, &path, &sha, source.as_deref()).await?;
@@ -343,6 +346,20 @@ impl LogTree {
         if let Some(f) = self.manifest.files.get(&daily.path) {
             return Ok((daily.path.clone(), f.seal));
         }
+        let pruned = |by: u64| {
+            let before = self
+                .seals
+                .get(by as usize)
+                .map(|s| s.day.clone())
+                .unwrap_or_default();
+            ProofError::Store(format!(
+                "event {source}:{seq} was pruned by the retention run of seal #{by} (before {before}): its record is deleted, so no proof of it can be made (its seal #{} stays in the log)",
+                daily.n
+            ))
+        };
+        if let Some(by) = self.manifest.pruned.get(&daily.path) {
+            return Err(pruned(*by));
+        }
         // Compacted: look in the live compacted files of its month.
         let month = daily.day.get(..7).unwrap_or_default();
         let prefix = format!("compacted/month={month}/");
@@ -357,6 +374,14 @@ impl LogTree {
             {
                 return Ok((path.clone(), f.seal));
             }
+        }
+        if let Some((_, by)) = self
+            .manifest
+            .pruned
+            .iter()
+            .find(|(p, _)| p.starts_with(&prefix))
+        {
+            return Err(pruned(*by));
         }
         Err(ProofError::Store(format!(
             "event {source}:{seq} is in no live file (its partition {} was replaced)",
@@ -438,6 +463,24 @@ impl LogTree {
             proofs,
         })
     }
+}
+
+/// A retention run (`iris retention`, `iris serve --retention-days`): under the sealer's lock, the
+/// Merkle heads of every sealed file are computed and remembered first (the pruned files can never be
+/// read again, and their seals' leaves commit to those heads), then the expired files are pruned
+/// under a signed retention seal (`Sealer::prune`). A head that cannot be computed stops the run
+/// before anything is deleted.
+pub async fn prune_expired(
+    warehouse: &iris_store::warehouse::Warehouse,
+    before: iris_store::retention::NaiveDate,
+    by: &str,
+    dry_run: bool,
+) -> Result<iris_store::retention::RetentionSummary, ProofError> {
+    let mut sealer = warehouse.sealer().lock().await;
+    if !dry_run {
+        LogTree::build(&warehouse.loc, &cache_path(&warehouse.dir.root)).await?;
+    }
+    Ok(sealer.prune(before, by, dry_run).await?)
 }
 
 /// Signs a note's text with a store signer (key name `name`).

@@ -2,11 +2,13 @@
 
 pub mod gen_events;
 pub mod import;
+pub mod keys;
 pub mod labour;
 pub mod prove;
 pub mod recover;
 pub mod remote;
 pub mod research;
+pub mod retention;
 pub mod serve;
 pub mod tls;
 pub mod token;
@@ -22,14 +24,16 @@ use std::sync::atomic::AtomicU64;
 /// Runs one command; returns the process exit code (0 ok, 1 findings, 2 error).
 pub async fn run(command: Command, dir: DataDir, limits: iris_query::QueryLimits) -> i32 {
     let result = match command {
-        Command::Keygen { id } => keygen(&dir, id),
+        Command::Keygen { id } => keys::keygen(&dir, id).await,
         Command::Import(args) => import::run(dir, args).await,
         Command::Seal => seal(dir).await,
         Command::Verify {
             checkpoint,
             witnesses,
             quorum,
-        } => return verify(&dir, checkpoint, &witnesses, quorum).await,
+            key,
+        } => return verify(&dir, checkpoint, &witnesses, quorum, key.as_deref()).await,
+        Command::Retention(args) => retention::run(dir, args).await,
         Command::Checkpoint {
             out,
             format: prove::CheckpointFormat::Json,
@@ -88,17 +92,6 @@ pub async fn run(command: Command, dir: DataDir, limits: iris_query::QueryLimits
             2
         }
     }
-}
-
-fn keygen(dir: &DataDir, id: Option<String>) -> anyhow::Result<()> {
-    dir.create()?;
-    let info = dir.keys().generate(id)?;
-    println!(
-        "new signing key `{}` (public key {})",
-        info.id, info.public_key
-    );
-    println!("keyring: {}", dir.keys().keyring_path().display());
-    Ok(())
 }
 
 async fn seal(dir: DataDir) -> anyhow::Result<()> {
@@ -196,9 +189,12 @@ async fn verify(
     checkpoint: Option<std::path::PathBuf>,
     witnesses: &[String],
     quorum: Option<usize>,
+    key: Option<&str>,
 ) -> i32 {
     let run = async {
         let loc = dir.store()?;
+        // The trust anchor (issue 16): the published genesis key, as raw hex.
+        let anchor = key.map(prove::anchor_key).transpose()?;
         let ring = dir.keys().keyring()?;
         if ring.keys.is_empty() {
             anyhow::bail!(
@@ -221,14 +217,21 @@ async fn verify(
             .transpose()?;
         let started = std::time::Instant::now();
         let progress = Arc::new(AtomicU64::new(0));
-        let mut report = iris_store::verify::verify(&loc, &ring, cp.as_ref(), progress).await?;
+        let mut report = iris_store::verify::verify_anchored(
+            &loc,
+            &ring,
+            anchor.as_deref(),
+            cp.as_ref(),
+            progress,
+        )
+        .await?;
         report
             .findings
             .extend(iris_store::wal_replay::verify_wal(&dir.wal_dir(), &loc).await?);
         if let Some(p) = &note {
             report
                 .findings
-                .extend(prove::note_findings(dir, &ring, p, witnesses, quorum).await?);
+                .extend(prove::note_findings(dir, &report.trusted, p, witnesses, quorum).await?);
         }
         Ok((report, started.elapsed()))
     };
@@ -247,10 +250,20 @@ async fn verify(
                 mb / took.as_secs_f64().max(1e-9)
             );
             if report.ok() {
-                println!("OK: {summary}");
+                let notices = report.findings.len();
+                if notices > 0 {
+                    println!("OK: {summary}; {notices} file(s) pruned by signed retention runs");
+                } else {
+                    println!("OK: {summary}");
+                }
                 0
             } else {
-                eprintln!("{} finding(s): {summary}", report.findings.len());
+                let failing = report
+                    .findings
+                    .iter()
+                    .filter(|f| !f.kind.is_notice())
+                    .count();
+                eprintln!("{failing} finding(s): {summary}");
                 1
             }
         }

@@ -197,6 +197,22 @@ fn key_text(key: &str) -> anyhow::Result<String> {
     Ok(key.trim().to_owned())
 }
 
+/// The raw public key (64 hex digits) of a key given as `verify --key`: hex, `ORIGIN+HASH+KEY`, or a
+/// file holding either.
+pub fn anchor_key(key: &str) -> anyhow::Result<String> {
+    let text = key_text(key)?;
+    if text.contains('+') {
+        let v = iris_proof::note::NoteVerifier::parse(&text)?;
+        return Ok(hex::encode(v.public_key));
+    }
+    match hex::decode(&text) {
+        Ok(b) if b.len() == 32 => Ok(text.to_ascii_lowercase()),
+        _ => anyhow::bail!(
+            "--key {key}: expected the public key as 64 hex digits, ORIGIN+HASH+KEY, or a file holding either"
+        ),
+    }
+}
+
 /// `iris verify-proof FILE --key PUB`: exit 0 (holds), 1 (does not), 2 (cannot read).
 pub fn verify_proof(args: VerifyProofArgs) -> i32 {
     let started = std::time::Instant::now();

@@ -35,6 +35,10 @@ pub struct ServeArgs {
     tls: crate::cmd::tls::TlsArgs,
     #[command(flatten)]
     clients: crate::cmd::tls::ClientCertArgs,
+    /// Retention policy (issue 16): at start, delete event files whose rows are all older than this
+    /// many days, under a signed retention entry (as `iris retention --days N`) [default: keep all].
+    #[arg(long, env = "IRIS_RETENTION_DAYS", value_parser = clap::value_parser!(u32).range(1..))]
+    retention_days: Option<u32>,
 }
 
 pub async fn run(
@@ -114,6 +118,11 @@ pub async fn run(
         if !reuse {
             write_private(&saved_path, &(secrets.join("\n") + "\n"))?;
         }
+    }
+    if let Some(days) = args.retention_days {
+        let before = crate::cmd::retention::cut_off(days);
+        let s = iris_proof::log::prune_expired(&wh, before, "retention-policy", false).await?;
+        crate::cmd::retention::print_summary(&s, false);
     }
     if !args.witnesses.is_empty() {
         tokio::spawn(crate::cmd::witness::push_loop(

@@ -1,5 +1,7 @@
-//! ed25519 signing keys: `keys/<id>.secret` (32 seed bytes, hex, owner-only) and the public
-//! `keys/keyring.json` that `verify` trusts. A new key ends the validity of the previous one (rotation).
+//! ed25519 signing keys: `<id>.secret` (32 seed bytes, hex, owner-only; in `$IRIS_SECRET_DIR`, else
+//! `keys/`) and the public `keys/keyring.json`. The keyring is a cache: `verify` derives the trusted
+//! keys from the chain (the genesis key, then each key a rotation seal signed by its predecessor
+//! introduced; see `crate::trust`). A rotation ends the validity of the previous key.
 
 use crate::error::StoreError;
 use ed25519_dalek::{Signature, Signer as _, SigningKey, VerifyingKey};
@@ -171,15 +173,33 @@ impl KeyDir {
         Ok(dir)
     }
 
-    /// Makes a new key, trusts it from now on, and ends the validity of the previous active key.
+    /// Makes the store's first (genesis) key and lists it in the keyring. Refused when the keyring
+    /// already holds a key: a later key must be introduced by a rotation entry of the log
+    /// ([`KeyDir::new_signer`], `Sealer::rotate`, [`KeyDir::record_rotation`]).
     pub fn generate(&self, id: Option<String>) -> Result<KeyInfo, StoreError> {
+        if let Some(k) = self.keyring()?.keys.last() {
+            return Err(StoreError::Key {
+                id: k.id.clone(),
+                reason: "this store has a signing key already: a new one is introduced by a rotation entry of the log (`iris keygen` with the store's lock)".into(),
+            });
+        }
+        let signer = self.new_signer(id)?;
+        let info = signer.info(chrono::Utc::now().timestamp_micros());
+        let mut ring = self.keyring()?;
+        ring.keys.push(info.clone());
+        ring.save(&self.keyring_path())?;
+        Ok(info)
+    }
+
+    /// Makes a new key pair and writes its secret (outside the data directory when
+    /// `$IRIS_SECRET_DIR` is set); the keyring is not changed.
+    pub fn new_signer(&self, id: Option<String>) -> Result<Signer, StoreError> {
         std::fs::create_dir_all(&self.dir).map_err(StoreError::io(&self.dir))?;
         let secret_dir = self.secret_dir()?;
         std::fs::create_dir_all(&secret_dir).map_err(StoreError::io(&secret_dir))?;
         let mut seed = [0u8; 32];
         getrandom::fill(&mut seed)
             .map_err(|e| StoreError::Other(format!("no randomness from the OS: {e}")))?;
-        let now = chrono::Utc::now().timestamp_micros();
         let id = id.unwrap_or_else(|| {
             format!(
                 "k{}-{}",
@@ -193,8 +213,7 @@ impl KeyDir {
                 reason: "a key id is lowercase letters, digits, `-` or `_`".into(),
             });
         }
-        let mut ring = self.keyring()?;
-        if ring.get(&id).is_some() {
+        if self.keyring()?.get(&id).is_some() {
             return Err(StoreError::Key {
                 id,
                 reason: "a key with this id exists already".into(),
@@ -202,13 +221,18 @@ impl KeyDir {
         }
         let secret = secret_dir.join(format!("{id}.secret"));
         write_secret(&secret, hex::encode(seed).as_bytes())?;
+        Ok(Signer::from_seed(&id, seed))
+    }
+
+    /// Records in the keyring a key a rotation seal introduced: the previous keys' validity ends when
+    /// the new one's starts, exactly as `verify` derives it from the log.
+    pub fn record_rotation(&self, info: &KeyInfo) -> Result<(), StoreError> {
+        let mut ring = self.keyring()?;
         for k in ring.keys.iter_mut().filter(|k| k.valid_until.is_none()) {
-            k.valid_until = Some(now);
+            k.valid_until = Some(info.valid_from);
         }
-        let info = Signer::from_seed(&id, seed).info(now);
         ring.keys.push(info.clone());
-        ring.save(&self.keyring_path())?;
-        Ok(info)
+        ring.save(&self.keyring_path())
     }
 
     /// The newest key that is still valid and whose secret is here.
@@ -285,7 +309,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn generate_rotate_sign_verify() {
+    fn genesis_rotate_sign_verify() {
         let dir = tempfile::tempdir().expect("tempdir");
         let keys = KeyDir {
             dir: dir.path().to_owned(),
@@ -299,13 +323,19 @@ mod tests {
         let sig = signer.sign(b"hello");
         assert!(first.verify(b"hello", &sig));
         assert!(!first.verify(b"hellp", &sig));
-        keys.generate(Some("k2".into())).expect("rotate");
+        assert!(
+            keys.generate(Some("k2".into())).is_err(),
+            "a second key only by rotation"
+        );
+        let next = keys.new_signer(Some("k2".into())).expect("new key");
+        keys.record_rotation(&next.info(chrono::Utc::now().timestamp_micros()))
+            .expect("rotate");
         let ring = keys.keyring().expect("ring");
         assert!(
             ring.get("k1").and_then(|k| k.valid_until).is_some(),
             "rotation ends the old key"
         );
         assert_eq!(keys.active_signer().expect("signer").id, "k2");
-        assert!(keys.generate(Some("k2".into())).is_err());
+        assert!(keys.new_signer(Some("k2".into())).is_err());
     }
 }

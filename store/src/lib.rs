@@ -3,7 +3,8 @@
 //! `location` opens the store (local directory, in-memory, S3); `partition` writes events as Hive-style
 //! Parquet; `keys` manages the ed25519 signing keys; `seal` and `chain` form the append-only signed chain;
 //! `wal_replay` decides what write-ahead-log bytes mean (torn tail or corruption); `sealer` turns them into
-//! sealed partitions; `verify` and `checkpoint` check them.
+//! sealed partitions; `verify` and `checkpoint` check them, `trust` derives the trusted keys from the
+//! chain's rotation entries; `retention` prunes expired files under a signed entry.
 
 pub mod chain;
 pub mod checkpoint;
@@ -19,7 +20,9 @@ pub mod partition;
 pub mod reindex;
 pub mod schema;
 pub mod seal;
+pub mod retention;
 pub mod sealer;
+pub mod trust;
 pub mod verify;
 pub mod wal_replay;
 pub mod warehouse;

@@ -60,6 +60,8 @@ pub struct Manifest {
     pub files: BTreeMap<String, LiveFile>,
     /// Files a compaction replaced, with the seal that did.
     pub replaced: BTreeMap<String, u64>,
+    /// Files a retention run deleted, with the seal that did (their seals stay in the log).
+    pub pruned: BTreeMap<String, u64>,
     /// Number of seals applied.
     pub seals: u64,
 }
@@ -75,8 +77,9 @@ impl Manifest {
         m
     }
 
-    /// Applies the next seal. For a compaction, returns what does not match the files it replaces
-    /// (a file not live, or live with other bytes); the seal is applied anyway.
+    /// Applies the next seal. For a compaction or a retention run, returns what does not match the
+    /// files it replaces or prunes (a file not live, or live with other bytes); the seal is applied
+    /// anyway.
     pub fn apply(&mut self, seal: &Seal) -> Vec<CompactionMismatch> {
         self.seals = self.seals.max(seal.n + 1);
         let mut mismatches = Vec::new();
@@ -104,7 +107,32 @@ impl Manifest {
                     f.index_sha256 = Some(seal.sha256.clone());
                 }
             }
-            SealKind::Loss | SealKind::Reset => {}
+            SealKind::Loss | SealKind::Reset | SealKind::Rotation => {}
+            SealKind::Retention => {
+                for p in &seal.pruned {
+                    match self.files.remove(&p.path) {
+                        None => mismatches.push(CompactionMismatch {
+                            path: p.path.clone(),
+                            why: "pruned, but not a live file".into(),
+                        }),
+                        Some(f) if f.sha256 != p.sha256 || f.rows != p.rows => {
+                            mismatches.push(CompactionMismatch {
+                                path: p.path.clone(),
+                                why: format!(
+                                    "pruned as sha256 {}… ({} rows), sealed by seal #{} as {}… ({} rows)",
+                                    short(&p.sha256),
+                                    p.rows,
+                                    f.seal,
+                                    short(&f.sha256),
+                                    f.rows
+                                ),
+                            })
+                        }
+                        Some(_) => {}
+                    }
+                    self.pruned.insert(p.path.clone(), seal.n);
+                }
+            }
             SealKind::Compaction => {
                 for r in &seal.replaced {
                     match self.files.remove(&r.path) {
@@ -164,7 +192,9 @@ impl Manifest {
 
     /// Every path any seal ever named (live or replaced): a file outside this set is unsealed.
     pub fn is_named(&self, path: &str) -> bool {
-        self.files.contains_key(path) || self.replaced.contains_key(path)
+        self.files.contains_key(path)
+            || self.replaced.contains_key(path)
+            || self.pruned.contains_key(path)
     }
 
     /// The live event files (daily and compacted).

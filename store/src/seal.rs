@@ -1,7 +1,7 @@
 //! A seal: the signed record that a partition, with these bytes and these sequence numbers, is part of
 //! the log. Each seal names the digest of the previous one, so the seals form a hash chain.
 
-use crate::keys::Signer;
+use crate::keys::{KeyInfo, Signer};
 use iris_ingest::event::ts_rfc3339;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -34,6 +34,14 @@ pub enum SealKind {
     /// An administrator moved a source's next expected number (`iris source reset`): `next_seq` is the
     /// new next number, `seq_ranges` the numbers it skips (accounted for), `note` who and why.
     Reset,
+    /// A new signing key (`iris keygen` on a store that has one): `key` names it (id, public key,
+    /// valid from), and the seal is signed by the OUTGOING key. Every later seal is signed by the new
+    /// one; `verify` trusts a key only if such an entry, signed by its predecessor, introduced it.
+    Rotation,
+    /// A retention run (`iris retention --before DATE`): `pruned` names every file deleted (with its
+    /// digests), `day` the cut-off date, `note` the event range and who ran it. `verify` reports those
+    /// files as `PRUNED`; their seals and Merkle heads stay in the log.
+    Retention,
 }
 
 /// A file named by a compaction seal.
@@ -86,6 +94,12 @@ pub struct Seal {
     /// Reset seals: the next number expected from the source.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub next_seq: Option<u64>,
+    /// Rotation seals: the key introduced (absent elsewhere, so other seals' signed bytes are unchanged).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key: Option<KeyInfo>,
+    /// Retention seals: the files deleted, with their digests.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub pruned: Vec<FileDigest>,
     /// Loss and reset seals: what happened, in words.
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub note: String,

@@ -61,7 +61,12 @@ fn apply_to_state(q: &mut Sequencer, s: &Seal) {
         match s.kind {
             SealKind::Events => q.load_accepted(&s.source, *a, *b),
             SealKind::Rejections | SealKind::Loss => q.load_rejected(&s.source, *a, *b),
-            SealKind::Compaction | SealKind::Table | SealKind::Index | SealKind::Reset => {}
+            SealKind::Compaction
+            | SealKind::Table
+            | SealKind::Index
+            | SealKind::Reset
+            | SealKind::Rotation
+            | SealKind::Retention => {}
         }
     }
     if let (SealKind::Reset, Some(next)) = (s.kind, s.next_seq) {
@@ -599,19 +604,44 @@ impl Sealer {
             .await?;
         // The decision is also an audit event of Iris's own source, as every HTTP request is: the
         // auditor finds it with SQL (`message_type = 'iris.source-reset'`) beside the seal.
+        self.audit_action(
+            &seal,
+            &by,
+            "iris.source-reset",
+            "iris source reset",
+            format!("source {source} next {next}"),
+            iris_ingest::Operation::Modify,
+        )
+        .await?;
+        Ok(seal)
+    }
+
+    /// Records an operator's action that `seal` holds (a reset, a rotation, a retention run) also as
+    /// an audit event of Iris's own source `iris`, as every HTTP request is: the auditor finds it with
+    /// SQL (`message_type = …`, ticket `iris-<what>-<seal number>`) beside the seal.
+    pub(crate) async fn audit_action(
+        &mut self,
+        seal: &Seal,
+        by: &str,
+        message_type: &str,
+        application: &str,
+        subject: String,
+        operation: iris_ingest::Operation,
+    ) -> Result<(), StoreError> {
         let now = chrono::Utc::now().timestamp_micros();
+        let what = message_type.rsplit(['.', '-']).next().unwrap_or("action");
         let event = Event {
             ts: now,
-            actor_id: by,
+            actor_id: if by.is_empty() { "operator" } else { by }.to_owned(),
             actor_kind: iris_ingest::ActorKind::Person,
             actor_org: "iris".into(),
             actor_role: Some("admin".into()),
-            subject_id: format!("source {source} next {next}"),
+            subject_id: subject,
             subject_kind: iris_ingest::SubjectKind::Query,
-            ticket: format!("iris-reset-{}", seal.n),
-            message_type: "iris.source-reset".into(),
-            application: "iris source reset".into(),
-            operation: iris_ingest::Operation::Modify,
+            ticket: format!("iris-{what}-{}", seal.n),
+            message_type: message_type.into(),
+            application: application.into(),
+            operation,
             result: iris_ingest::Outcome::Ok,
             error_code: Some(format!("seal={}", seal.n)),
             channel: "cli".into(),
@@ -620,6 +650,37 @@ impl Sealer {
             source_seq: self.sealed.next("iris"),
         };
         self.seal(vec![event], Vec::new()).await?;
+        Ok(())
+    }
+
+    /// Key rotation (issue 16): appends a rotation seal naming `next`'s public key (valid from now),
+    /// signed by the OUTGOING key, then signs every later seal with `next`. Returns the seal; its
+    /// `key` is what the keyring must record ([`crate::keys::KeyDir::record_rotation`]).
+    pub async fn rotate(&mut self, next: Signer, by: &str) -> Result<Seal, StoreError> {
+        let info = next.info(chrono::Utc::now().timestamp_micros());
+        let seal = self
+            .append(Seal {
+                kind: SealKind::Rotation,
+                path: format!("keys/{}", next.id),
+                day: chrono::Utc::now().format("%Y-%m-%d").to_string(),
+                key: Some(info),
+                note: format!(
+                    "by {by}: signing key `{}` retired, `{}` signs from here on",
+                    self.signer.id, next.id
+                ),
+                ..Seal::default()
+            })
+            .await?;
+        self.signer = next;
+        self.audit_action(
+            &seal,
+            by,
+            "iris.key-rotation",
+            "iris keygen",
+            format!("signing key {}", self.signer.id),
+            iris_ingest::Operation::Create,
+        )
+        .await?;
         Ok(seal)
     }
 

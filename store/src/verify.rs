@@ -61,6 +61,16 @@ pub enum FindingKind {
     Lost,
     /// The write-ahead log is damaged before its acknowledged end (`iris recover`).
     WalDamaged,
+    /// Seals signed by a key the chain never trusted: not introduced by a rotation entry signed by its
+    /// predecessor, or not the published key given with `--key`.
+    UntrustedKey,
+    /// `keys/keyring.json` differs from the keys the chain's rotation entries introduced (a key added,
+    /// removed, swapped, or its validity edited).
+    KeyringMismatch,
+    /// A file a signed retention run deleted (a notice: its seal and head stay in the log).
+    Pruned,
+    /// A retention seal names a file that was not live with those bytes.
+    RetentionMismatch,
 }
 
 impl FindingKind {
@@ -87,7 +97,16 @@ impl FindingKind {
             FindingKind::IndexChanged => "INDEX-CHANGED",
             FindingKind::Lost => "LOST",
             FindingKind::WalDamaged => "WAL-DAMAGED",
+            FindingKind::UntrustedKey => "UNTRUSTED-KEY",
+            FindingKind::KeyringMismatch => "KEYRING-MISMATCH",
+            FindingKind::Pruned => "PRUNED",
+            FindingKind::RetentionMismatch => "RETENTION-MISMATCH",
         }
+    }
+
+    /// Whether this kind only informs (listed, but the store still verifies).
+    pub fn is_notice(self) -> bool {
+        matches!(self, FindingKind::Pruned)
     }
 }
 
@@ -113,6 +132,8 @@ pub struct Report {
     pub seals: u64,
     pub partitions: u64,
     pub bytes: u64,
+    /// The keys the chain trusts (genesis, then each one a rotation introduced).
+    pub trusted: Keyring,
 }
 
 impl Report {
@@ -124,16 +145,29 @@ impl Report {
         });
     }
 
-    /// Whether everything holds.
+    /// Whether everything holds (notices such as `PRUNED` aside).
     pub fn ok(&self) -> bool {
-        self.findings.is_empty()
+        self.findings.iter().all(|f| f.kind.is_notice())
     }
 }
 
-/// Verifies the whole store. `progress` receives the bytes hashed so far.
+/// Verifies the whole store, the genesis key taken from the keyring. `progress` receives the bytes
+/// hashed so far.
 pub async fn verify(
     loc: &StoreLocation,
     keyring: &Keyring,
+    checkpoint: Option<&Checkpoint>,
+    progress: Arc<AtomicU64>,
+) -> Result<Report, StoreError> {
+    verify_anchored(loc, keyring, None, checkpoint, progress).await
+}
+
+/// Verifies the whole store; `anchor` is the published genesis public key (hex), when given: the
+/// chain's keys are then derived from it and its rotation entries, never from the keyring alone.
+pub async fn verify_anchored(
+    loc: &StoreLocation,
+    keyring: &Keyring,
+    anchor: Option<&str>,
     checkpoint: Option<&Checkpoint>,
     progress: Arc<AtomicU64>,
 ) -> Result<Report, StoreError> {
@@ -192,39 +226,18 @@ pub async fn verify(
                 "does not follow the seal before it (a seal was removed, inserted, reordered or changed)",
             );
         }
-        match keyring.get(&seal.key_id) {
-            None => report.add(
-                FindingKind::UnknownKey,
-                format!("seal #{slot}"),
-                format!("signed by unknown key `{}`", seal.key_id),
-            ),
-            Some(key) => {
-                if !key.verify(&seal.signed_bytes(), &seal.signature) {
-                    report.add(
-                        FindingKind::BadSignature,
-                        format!("seal #{slot}"),
-                        format!("signature does not verify with key `{}`", key.id),
-                    );
-                } else if !key.valid_at(seal.sealed_at) {
-                    report.add(
-                        FindingKind::ExpiredKey,
-                        format!("seal #{slot}"),
-                        format!(
-                            "signed at {} outside the validity of key `{}`",
-                            iris_ingest::event::format_micros(seal.sealed_at),
-                            key.id
-                        ),
-                    );
-                }
-            }
-        }
         prev = Some((slot, seal.digest()));
         seals.push(seal);
     }
 
+    // Keys and signatures: trust derived from the chain's rotation entries (crate::trust).
+    let trust = crate::trust::derive(&seals, keyring, anchor);
+    report.findings.extend(trust.findings.iter().cloned());
+    report.trusted = trust.keyring();
+
     // 2. Against the checkpoint, when one is given.
     if let Some(cp) = checkpoint {
-        if let Err(why) = cp.check_signature(keyring) {
+        if let Err(why) = cp.check_signature(&report.trusted) {
             report.add(FindingKind::BadSignature, "checkpoint", why);
         }
         let count = expected_slot;
@@ -254,9 +267,14 @@ pub async fn verify(
     //    against the files it names): present, same bytes, with their index.
     let mut manifest = Manifest::default();
     for seal in &seals {
+        let kind = if seal.kind == SealKind::Retention {
+            FindingKind::RetentionMismatch
+        } else {
+            FindingKind::CompactionMismatch
+        };
         for m in manifest.apply(seal) {
             report.add(
-                FindingKind::CompactionMismatch,
+                kind,
                 format!("seal #{}", seal.n),
                 format!("{}: {}", m.path, m.why),
             );
@@ -374,6 +392,26 @@ pub async fn verify(
         .try_collect()
         .await?;
     found.sort();
+    // Files a signed retention run deleted: listed as notices, not DELETED.
+    for (path, n) in &manifest.pruned {
+        let before = seals
+            .iter()
+            .find(|s| s.n == *n)
+            .map(|s| s.day.clone())
+            .unwrap_or_default();
+        let pending = if found.binary_search(path).is_ok() {
+            " (its deletion was interrupted: `iris retention` again removes it)"
+        } else {
+            ""
+        };
+        report.add(
+            FindingKind::Pruned,
+            path.clone(),
+            format!(
+                "deleted by the retention run of seal #{n} (before {before}); its seal and Merkle head stay in the log{pending}"
+            ),
+        );
+    }
     for rel in found {
         let top = rel.split('/').next().unwrap_or_default();
         let why = match top {
@@ -400,7 +438,11 @@ pub async fn verify(
     for seal in &seals {
         if matches!(
             seal.kind,
-            SealKind::Compaction | SealKind::Table | SealKind::Index
+            SealKind::Compaction
+                | SealKind::Table
+                | SealKind::Index
+                | SealKind::Rotation
+                | SealKind::Retention
         ) {
             continue;
         }
