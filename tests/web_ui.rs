@@ -221,6 +221,10 @@ fn sign_in_trace_export_denial_citizen_and_chain_in_a_real_browser() {
     let data = tmp.path();
     load_samples(data, &[], &[]);
     install_access(data);
+    // Citizens may download the proof of each consultation here.
+    let rule = data.join("access/policies/citizen.toml");
+    let text = std::fs::read_to_string(&rule).expect("citizen.toml");
+    std::fs::write(&rule, text.replace("proofs = false", "proofs = true")).expect("citizen.toml");
     support::ok(
         support::iris(data, &["labour", "import", "data-samples/labour"]),
         "labour import",
@@ -537,6 +541,46 @@ fn sign_in_trace_export_denial_citizen_and_chain_in_a_real_browser() {
     assert_eq!(
         b.js("return document.querySelectorAll('#consultations tbody tr').length;"),
         json!(3)
+    );
+    // Each consultation offers its proof, with how to check it offline; the file downloaded is a
+    // bundle `iris verify-proof` accepts with no store.
+    assert_eq!(
+        b.js("return document.querySelectorAll('#consultations button.proof').length;"),
+        json!(3)
+    );
+    let help = b.js("return document.querySelector('#proof-help').innerText;");
+    assert!(
+        help.as_str()
+            .unwrap_or_default()
+            .contains("iris verify-proof"),
+        "{help}"
+    );
+    b.click("#consultations button.proof");
+    b.wait("the proof file", "document.querySelector('#proof-file')");
+    b.js("fetch(document.querySelector('#proof-file').href).then((r) => r.text()).then((t) => { window.proofText = t; });");
+    let bundle = b.wait("the bundle's bytes", "window.proofText");
+    let file = data.join("proof-from-the-page.json");
+    std::fs::write(&file, bundle.as_str().unwrap_or_default()).expect("write");
+    let vkey = support::stdout(&support::ok(
+        support::iris(data, &["checkpoint", "--format", "vkey"]),
+        "vkey",
+    ));
+    let checked = support::ok(
+        support::iris(
+            &data.join("nowhere"),
+            &[
+                "verify-proof",
+                file.to_str().expect("utf-8"),
+                "--key",
+                vkey.trim(),
+            ],
+        ),
+        "verify-proof of the page's download",
+    );
+    assert!(
+        support::stdout(&checked).contains(&format!("subject {CITIZEN} ")),
+        "{}",
+        support::stdout(&checked)
     );
     b.screenshot("citizen");
 

@@ -16,6 +16,9 @@ pub enum Action {
     Trace(TraceBy),
     /// A citizen's "who consulted my data".
     MyConsultations,
+    /// The inclusion proof of events (`GET /v1/proof`): every field of each event, within the scope a
+    /// trace would get.
+    Prove,
     /// Check the chain.
     Verify,
     /// Export the chain's signed head.
@@ -165,7 +168,7 @@ pub fn decide(directory: &Directory, policies: &Policies, req: &Request<'_>) -> 
             role(Role::Auditor),
             RowScope::default(),
         ),
-        (Role::Auditor, Action::Sql | Action::Trace(_)) => Decision::permit(
+        (Role::Auditor, Action::Sql | Action::Trace(_) | Action::Prove) => Decision::permit(
             "auditors read Iris's own audit events only (who asked what), never the network's events",
             role(Role::Auditor),
             RowScope {
@@ -173,9 +176,12 @@ pub fn decide(directory: &Directory, policies: &Policies, req: &Request<'_>) -> 
                 ..RowScope::default()
             },
         ),
-        (Role::Adviser, Action::Sql | Action::Trace(_)) => adviser(directory, req),
-        (Role::Inspector, Action::Sql | Action::Trace(_)) => inspector(directory, policies, req),
+        (Role::Adviser, Action::Sql | Action::Trace(_) | Action::Prove) => adviser(directory, req),
+        (Role::Inspector, Action::Sql | Action::Trace(_) | Action::Prove) => {
+            inspector(directory, policies, req)
+        }
         (Role::Citizen, Action::MyConsultations) => citizen(policies, req),
+        (Role::Citizen, Action::Prove) => citizen_proof(policies, req),
         (Role::Citizen, _) => Decision::deny(
             "a citizen sees who consulted their own data (GET /v1/me/consultations), nothing else",
             vec![policies.citizen.id.clone()],
@@ -193,6 +199,7 @@ fn verb(a: &Action) -> &'static str {
         Action::Sql => "run SQL",
         Action::Trace(_) => "trace",
         Action::MyConsultations => "open a citizen's consultations",
+        Action::Prove => "prove events",
         Action::Research => "query the labour-market tables",
         Action::ResearchBudget => "read the research projects' privacy budgets",
         Action::Verify => "verify the chain",
@@ -364,6 +371,22 @@ fn citizen(policies: &Policies, req: &Request<'_>) -> Decision {
             ..RowScope::default()
         },
     )
+}
+
+/// A citizen's proof of their own consultations: the rows of their view, but every field of each
+/// (a proof's leaf commits to all of them, the agent's id included), so only where the citizen rule
+/// allows it (`proofs = true`).
+fn citizen_proof(policies: &Policies, req: &Request<'_>) -> Decision {
+    if !policies.citizen.proofs {
+        return Decision::deny(
+            "a proof shows every field of an event, including the agent's id, which a citizen does not see; \
+             proofs for citizens are not enabled here (citizen rule `proofs`)",
+            vec![policies.citizen.id.clone()],
+        );
+    }
+    let mut d = citizen(policies, req);
+    d.scope.columns = None;
+    d
 }
 
 /// Midnight UTC of a day, in µs since the epoch.

@@ -75,6 +75,11 @@ pub struct CitizenRule {
     pub months: u32,
     /// Which operations count as consulting their data.
     pub operations: Vec<String>,
+    /// Whether a citizen may download the inclusion proof of their consultations
+    /// (`GET /v1/proof`). A proof carries every field of each event, the agent's id included, which
+    /// the consultations view hides: off unless the operator's legal basis allows it.
+    #[serde(default)]
+    pub proofs: bool,
 }
 
 /// A research project.
@@ -147,6 +152,7 @@ impl Policies {
                 id: "citizen-view".into(),
                 months: 6,
                 operations: OPERATIONS.iter().map(|o| (*o).to_owned()).collect(),
+                proofs: false,
             },
             projects: BTreeMap::new(),
             reports: ReportsBudget::default(),

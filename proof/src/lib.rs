@@ -6,12 +6,14 @@
 //! - [`bundle`]: the self-contained inclusion proof of events, checked offline.
 //! - [`witness`]: a C2SP tlog-witness and cosignatures.
 //! - [`log`]: the trees of a store — one per event file, one over the seals — checkpoints and proofs.
+//! - [`request`]: a bundle on request, its events found within the caller's scope.
 
 pub mod bundle;
 pub mod leaf;
 pub mod log;
 pub mod merkle;
 pub mod note;
+pub mod request;
 pub mod witness;
 
 /// Why a proof, a note or a checkpoint does not hold, or could not be made.
@@ -32,6 +34,9 @@ pub enum ProofError {
     /// A proof bundle is malformed or does not hold together.
     #[error("proof bundle: {0}")]
     Bundle(String),
+    /// A request for a proof is malformed or too large.
+    #[error("{0}")]
+    Request(String),
     /// The store does not hold what a proof needs.
     #[error("{0}")]
     Store(String),

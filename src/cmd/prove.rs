@@ -104,82 +104,54 @@ pub async fn checkpoint(
     Ok(())
 }
 
-fn parse_event(s: &str) -> anyhow::Result<(String, u64)> {
-    let (source, seq) = s
-        .rsplit_once(':')
-        .with_context(|| format!("--event {s}: expected SOURCE:SEQ"))?;
-    let seq = seq
-        .parse()
-        .with_context(|| format!("--event {s}: SEQ is a number"))?;
-    Ok((source.to_owned(), seq))
-}
-
-/// The events of a ticket, `(source, source_seq)`, through the lookup index.
-async fn ticket_events(
-    dir: &DataDir,
-    ticket: &str,
-    limits: &iris_query::QueryLimits,
-) -> anyhow::Result<Vec<(String, u64)>> {
-    use arrow::array::AsArray;
-    use arrow::datatypes::{DataType, UInt64Type};
-    let engine = iris_query::QueryEngine::new(dir.store()?).with_limits(limits.clone())?;
-    let sql = format!(
-        "SELECT source, source_seq FROM events WHERE ticket = '{}' ORDER BY ts, source, source_seq",
-        ticket.replace('\'', "''")
-    );
-    let batches = engine
-        .sql(&sql)
-        .await
-        .map_err(|e| anyhow::anyhow!(e.user_message()))?;
-    let mut out = Vec::new();
-    for b in batches {
-        let src = arrow::compute::cast(b.column(0), &DataType::Utf8)?;
-        let seq = arrow::compute::cast(b.column(1), &DataType::UInt64)?;
-        let (src, seq) = (src.as_string::<i32>(), seq.as_primitive::<UInt64Type>());
-        for r in 0..b.num_rows() {
-            out.push((src.value(r).to_owned(), seq.value(r)));
-        }
-    }
-    Ok(out)
-}
-
-/// `iris prove --event SOURCE:SEQ… | --ticket T`.
+/// `iris prove --event SOURCE:SEQ… | --ticket T`: the store's owner proves any event (no scope).
 pub async fn prove(
     dir: &DataDir,
     args: ProveArgs,
     limits: &iris_query::QueryLimits,
 ) -> anyhow::Result<()> {
+    use iris_proof::request::{Head, Target, prove_within};
     let started = std::time::Instant::now();
-    let mut events = args
+    let mut targets = args
         .event
         .iter()
-        .map(|e| parse_event(e))
-        .collect::<anyhow::Result<Vec<_>>>()?;
-    if let Some(t) = &args.ticket {
-        events.extend(ticket_events(dir, t, limits).await?);
-        if events.is_empty() {
-            anyhow::bail!("no event under ticket {t}");
-        }
-    }
+        .map(|e| Target::event(e))
+        .collect::<Result<Vec<_>, _>>()?;
+    targets.extend(args.ticket.iter().map(|t| Target::Ticket(t.clone())));
     let loc = dir.store()?;
-    let tree = LogTree::build(&loc, &cache_path(&dir.root)).await?;
-    let checkpoint = match &args.checkpoint {
-        Some(p) => {
-            std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?
-        }
-        None => tree.checkpoint(&args.origin, &dir.keys().active_signer()?)?,
+    let engine = iris_query::QueryEngine::new(loc.clone()).with_limits(limits.clone())?;
+    // The secret is needed only to sign a new checkpoint.
+    let signer = match &args.checkpoint {
+        Some(_) => None,
+        None => Some(dir.keys().active_signer()?),
     };
-    let bundle = tree.prove(&loc, &events, &checkpoint).await?;
-    let json = serde_json::to_string_pretty(&bundle)? + "\n";
+    let head = match (&args.checkpoint, &signer) {
+        (Some(p), _) => Head::Note(
+            std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?,
+        ),
+        (None, Some(signer)) => Head::Sign {
+            origin: &args.origin,
+            signer,
+        },
+        (None, None) => anyhow::bail!("no key to sign a checkpoint with"),
+    };
+    let Some(proven) = prove_within(&engine, &loc, &dir.root, &targets, None, head).await? else {
+        anyhow::bail!(
+            "no event under ticket {}",
+            args.ticket.as_deref().unwrap_or_default()
+        );
+    };
     match &args.out {
-        Some(p) => std::fs::write(p, &json).with_context(|| format!("writing {}", p.display()))?,
-        None => print!("{json}"),
+        Some(p) => {
+            std::fs::write(p, &proven.json).with_context(|| format!("writing {}", p.display()))?
+        }
+        None => print!("{}", proven.json),
     }
     eprintln!(
         "proof of {} event(s) against a log of {} seals: {} bytes, made in {:.3}s",
-        bundle.proofs.len(),
-        tree.size(),
-        json.len(),
+        proven.bundle.proofs.len(),
+        proven.log_size,
+        proven.json.len(),
         started.elapsed().as_secs_f64()
     );
     Ok(())

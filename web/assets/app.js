@@ -15,6 +15,7 @@ const T = {
     allHolds: "all holds", findings: "finding(s)", needCase: "An inspector chooses a deliberation and enters the case reference before any search.",
     noConsultations: "No institution consulted your data in this period.", when: "when", what: "what",
     signinFirst: "Sign in with your token first.", kind: "kind",
+    proof: "proof", proofHelp: "Each consultation's proof is a file anyone can check without Iris: it shows the events, signed into the log. Check it offline with: iris verify-proof FILE --key KEY, where KEY is the log's published key.",
   },
   fr: {
     sql: "Console SQL", run: "Exécuter", query: "Requête (SQL sur events)", rows: "lignes", patterns: "Usages suspects",
@@ -29,6 +30,7 @@ const T = {
     allHolds: "tout est intact", findings: "constat(s)", needCase: "Un inspecteur choisit une délibération et saisit la référence du dossier avant toute recherche.",
     noConsultations: "Aucune institution n'a consulté vos données pendant cette période.", when: "quand", what: "quoi",
     signinFirst: "Connectez-vous d'abord avec votre jeton.", kind: "type",
+    proof: "preuve", proofHelp: "La preuve de chaque consultation est un fichier que chacun peut vérifier sans Iris : elle montre les événements, scellés dans le journal. Vérifiez-la hors ligne avec : iris verify-proof FICHIER --key CLÉ, où CLÉ est la clé publiée du journal.",
   },
   nl: {
     sql: "SQL-console", run: "Uitvoeren", query: "Zoekopdracht (SQL op events)", rows: "rijen", patterns: "Misbruikpatronen",
@@ -43,6 +45,7 @@ const T = {
     allHolds: "alles klopt", findings: "bevinding(en)", needCase: "Een inspecteur kiest een beraadslaging en geeft de dossierreferentie op vóór elke zoekopdracht.",
     noConsultations: "Geen enkele instelling raadpleegde uw gegevens in deze periode.", when: "wanneer", what: "wat",
     signinFirst: "Meld u eerst aan met uw token.", kind: "soort",
+    proof: "bewijs", proofHelp: "Het bewijs van elke raadpleging is een bestand dat iedereen zonder Iris kan controleren: het toont de gebeurtenissen, verzegeld in het logboek. Controleer het offline met: iris verify-proof BESTAND --key SLEUTEL, waarbij SLEUTEL de gepubliceerde sleutel van het logboek is.",
   },
 };
 
@@ -73,6 +76,41 @@ async function api(path, options = {}) {
     throw e;
   }
   return body;
+}
+
+// Downloads the proof bundle of a ticket (GET /v1/proof) as a file, byte for byte as served: the
+// bundle is checked offline by `iris verify-proof`, so the page must not re-serialise it.
+async function downloadProof(ticket, where) {
+  const params = new URLSearchParams({ ticket });
+  if (state.me.role === "inspector") { params.set("deliberation", state.deliberation); params.set("case", state.caseRef); }
+  const r = await fetch("/v1/proof?" + params.toString(), { headers: { Authorization: "Bearer " + state.token } });
+  const text = await r.text();
+  const old = document.getElementById("proof-file");
+  if (old) old.remove();
+  if (!r.ok) {
+    let body = {};
+    try { body = JSON.parse(text); } catch (_) { /* not JSON: the status says it */ }
+    const e = new Error(body.error || String(r.status));
+    e.policies = body.policies || [];
+    where.insertAdjacentHTML("afterbegin", errorBox(e));
+    return;
+  }
+  const a = document.createElement("a");
+  a.id = "proof-file";
+  a.href = URL.createObjectURL(new Blob([text], { type: "application/json" }));
+  a.download = "iris-proof-" + ticket.replace(/[^A-Za-z0-9.-]/g, "_") + ".json";
+  a.textContent = a.download;
+  where.prepend(a);
+  a.click();
+}
+
+function proofButtons(root, where) {
+  root.querySelectorAll("button.proof").forEach((b) => b.addEventListener("click", (e) => {
+    e.preventDefault();
+    const err = document.getElementById("error");
+    if (err) err.remove();
+    downloadProof(b.dataset.ticket, where);
+  }));
 }
 
 function errorBox(e) {
@@ -171,10 +209,13 @@ function renderRows() {
   const pages = Math.max(1, Math.ceil(rows.length / PAGE));
   state.page = Math.min(state.page, pages - 1);
   const shown = rows.slice(state.page * PAGE, (state.page + 1) * PAGE);
-  const head = COLUMNS.map((c) => `<th scope="col" tabindex="0" data-col="${c}" aria-sort="${state.sort === c ? (state.desc ? "descending" : "ascending") : "none"}">${c}</th>`).join("");
+  const proofs = state.me && state.me.proofs;
+  const head = COLUMNS.map((c) => `<th scope="col" tabindex="0" data-col="${c}" aria-sort="${state.sort === c ? (state.desc ? "descending" : "ascending") : "none"}">${c}</th>`).join("") +
+    (proofs ? `<th scope="col">${t("proof")}</th>` : "");
   const body = shown.map((r) => "<tr>" + COLUMNS.map((c) => c === "ticket"
     ? `<td><a href="#" class="ticket" data-ticket="${esc(r[c])}">${esc(r[c])}</a></td>`
-    : `<td>${esc(r[c])}</td>`).join("") + "</tr>").join("");
+    : `<td>${esc(r[c])}</td>`).join("") +
+    (proofs ? `<td><button class="proof" data-ticket="${esc(r.ticket)}">${t("proof")}</button></td>` : "") + "</tr>").join("");
   const blob = URL.createObjectURL(new Blob([csv(rows)], { type: "text/csv" }));
   $("#rows").innerHTML = `<table id="results"><thead><tr>${head}</tr></thead><tbody>${body}</tbody></table>
     <div class="pager"><button id="prev" ${state.page === 0 ? "disabled" : ""}>${t("prev")}</button>
@@ -186,6 +227,7 @@ function renderRows() {
     th.addEventListener("click", sort);
     th.addEventListener("keydown", (e) => { if (e.key === "Enter" || e.key === " ") { e.preventDefault(); sort(); } });
   });
+  proofButtons($("#rows"), $("#rows"));
   $("#prev").addEventListener("click", () => { state.page--; renderRows(); });
   $("#next").addEventListener("click", () => { state.page++; renderRows(); });
   document.querySelectorAll("a.ticket").forEach((a) => a.addEventListener("click", (e) => {
@@ -239,10 +281,14 @@ async function renderConsultations() {
     const r = await api("/v1/me/consultations");
     const rows = r.consultations || [];
     const cols = rows.length ? Object.keys(rows[0]) : [];
+    const proofs = state.me.proofs && rows.length;
     $("#out").innerHTML = `<p class="muted" id="rule">${esc(r.rule)}</p>` + (rows.length
-      ? `<table id="consultations"><thead><tr>${cols.map((c) => `<th scope="col">${esc(c)}</th>`).join("")}</tr></thead><tbody>` +
-        rows.map((row) => "<tr>" + cols.map((c) => `<td>${esc(row[c])}</td>`).join("") + "</tr>").join("") + "</tbody></table>"
-      : `<p id="none">${t("noConsultations")}</p>`);
+      ? `<table id="consultations"><thead><tr>${cols.map((c) => `<th scope="col">${esc(c)}</th>`).join("")}${proofs ? `<th scope="col">${t("proof")}</th>` : ""}</tr></thead><tbody>` +
+        rows.map((row) => "<tr>" + cols.map((c) => `<td>${esc(row[c])}</td>`).join("") +
+          (proofs ? `<td><button class="proof" data-ticket="${esc(row.ticket)}">${t("proof")}</button></td>` : "") + "</tr>").join("") + "</tbody></table>"
+      : `<p id="none">${t("noConsultations")}</p>`) +
+      (proofs ? `<p class="muted" id="proof-help">${esc(t("proofHelp"))}</p><div id="proof-out"></div>` : "");
+    if (proofs) proofButtons($("#consultations"), $("#proof-out"));
   } catch (e) {
     $("#out").innerHTML = errorBox(e);
   }

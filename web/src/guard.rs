@@ -48,6 +48,7 @@ const ROUTE_KINDS: &[(&str, &str)] = &[
     ("/v1/events", "ingest"),
     ("/v1/sql", "sql"),
     ("/v1/trace", "trace"),
+    ("/v1/proof", "proof"),
     ("/v1/me", "me"),
     ("/v1/me/consultations", "me"),
     ("/v1/research/sql", "research"),

@@ -38,6 +38,22 @@ pub async fn get_me(
             today: chrono::Utc::now().date_naive(),
         },
     );
+    // Whether the page offers proofs (`GET /v1/proof`): the decision point's answer for this token
+    // (a citizen's depends on the citizen rule; an inspector's on the deliberation asked under).
+    let proofs = iris_access::decide(
+        &snapshot.directory,
+        &snapshot.policies,
+        &Request {
+            principal: &p,
+            action: Action::Prove,
+            key: None,
+            deliberation: None,
+            case_ref: None,
+            today: chrono::Utc::now().date_naive(),
+        },
+    )
+    .permit
+        || p.role == Role::Inspector;
     let user = snapshot.directory.users.get(&p.id);
     let deliberations: Vec<_> = match user {
         Some(u) if p.role == Role::Inspector => snapshot
@@ -64,6 +80,7 @@ pub async fn get_me(
         "scope": d.reason,
         "policies": d.policies,
         "deliberations": deliberations,
+        "proofs": proofs,
     })))
 }
 

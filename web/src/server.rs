@@ -3,7 +3,9 @@
 use crate::audit::{self, Actor, AuditRecord};
 use crate::error::ApiError;
 use crate::tls::{ClientCertificate, ConnectionInfo};
-use crate::{chain_api, guard, ingest_api, me_api, patterns, research_api, sql_api, trace_api, ui};
+use crate::{
+    chain_api, guard, ingest_api, me_api, patterns, proof_api, research_api, sql_api, trace_api, ui,
+};
 use axum::extract::{DefaultBodyLimit, State};
 use axum::http::HeaderMap;
 use axum::routing::{get, post};
@@ -112,6 +114,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/v1/events", post(ingest_api::post_events))
         .route("/v1/sql", post(sql_api::post_sql))
         .route("/v1/trace", get(trace_api::get_trace))
+        .route("/v1/proof", get(proof_api::get_proof))
         .route("/v1/me", get(me_api::get_me))
         .route("/v1/me/consultations", get(me_api::get_consultations))
         .route("/v1/research/sql", post(research_api::post_research))
