@@ -267,6 +267,69 @@ impl Mapping {
         }
     }
 
+    /// Checks that every mapped field names its source by name (a record of named values, such as
+    /// an OTLP log record, has no column numbers).
+    pub fn check_named(&self) -> Result<(), String> {
+        match self.fields.iter().find_map(|(idx, o)| match o {
+            Origin::Column(ColumnRef::Index(_)) => Some(FIELDS[*idx]),
+            _ => None,
+        }) {
+            Some(field) => Err(format!(
+                "fields.{field}: name the attribute (a column number means nothing here)"
+            )),
+            None => Ok(()),
+        }
+    }
+
+    /// Maps one record of named values (an OTLP log record's attributes and parts) through the
+    /// mapping: the same codes, digit stripping, timestamp format and checks as a delimited row.
+    /// Each name in `checked` must be mapped or ignored, or the record is refused: it might carry
+    /// content. Other names of `values` (descriptions of the emitter) are read only when mapped.
+    pub fn map_named<'a>(
+        &self,
+        values: &BTreeMap<String, String>,
+        checked: impl IntoIterator<Item = &'a str>,
+    ) -> Result<RawEvent, Refused> {
+        let mut record = csv::StringRecord::new();
+        let mut columns = Vec::with_capacity(self.fields.len());
+        for (idx, origin) in &self.fields {
+            let resolved = match origin {
+                Origin::Constant(c) => ResolvedOrigin::Constant(c.clone()),
+                Origin::Column(ColumnRef::Name(n)) => {
+                    record.push_field(values.get(n).map_or("", String::as_str));
+                    ResolvedOrigin::Column(record.len() - 1)
+                }
+                // Refused when the mapping is loaded (`check_named`); read as absent here.
+                Origin::Column(ColumnRef::Index(_)) => ResolvedOrigin::Constant(String::new()),
+            };
+            columns.push((*idx, resolved));
+        }
+        let mapped = self.row(&record, &columns, record.len());
+        let is_mapped = |name: &str| {
+            self.fields
+                .iter()
+                .any(|(_, o)| matches!(o, Origin::Column(ColumnRef::Name(n)) if n == name))
+                || self.ignore.iter().any(|i| i == name)
+        };
+        match checked.into_iter().find(|name| !is_mapped(name)) {
+            None => mapped,
+            Some(name) => {
+                let (source, source_seq) = match &mapped {
+                    Ok(raw) => (raw.source.clone(), raw.source_seq),
+                    Err(r) => (r.source.clone(), r.source_seq),
+                };
+                Err(Refused {
+                    reason: format!(
+                        "`{name}` is not mapped to the audit schema: content is never logged \
+                         (map it under [fields], or list it in `ignore` if it carries no content)"
+                    ),
+                    source,
+                    source_seq,
+                })
+            }
+        }
+    }
+
     fn row(
         &self,
         record: &csv::StringRecord,

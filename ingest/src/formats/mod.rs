@@ -3,6 +3,7 @@
 
 pub mod jsonl;
 pub mod mapping;
+pub mod otlp;
 
 use crate::validate::RawEvent;
 use std::io::Read;
