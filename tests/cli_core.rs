@@ -312,3 +312,98 @@ fn example_queries_in_sql_run_and_agree_with_the_files() {
     let busiest = run("busiest_actors");
     assert!(busiest.as_array().expect("rows").len() <= 20);
 }
+
+#[test]
+fn the_demo_is_recent_names_what_a_citizen_sees_and_refuses_a_bad_niss() {
+    use std::io::{BufRead, BufReader};
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_iris"))
+        .arg("--data")
+        .arg(tmp.path())
+        .args(["serve", "--demo", "--listen", "127.0.0.1:0"])
+        .current_dir(repo())
+        .env("IRIS_LOG", "warn")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("serve --demo starts");
+    let mut lines = BufReader::new(child.stdout.take().expect("stdout")).lines();
+    let mut tokens = std::collections::BTreeMap::new();
+    let url = loop {
+        let line = lines
+            .next()
+            .expect("the demo printed its address")
+            .expect("line");
+        let words: Vec<&str> = line.split_whitespace().collect();
+        if let Some(rest) = line.strip_prefix("Iris listening on ") {
+            break rest.trim().to_owned();
+        }
+        if line.starts_with("  ") && words.len() > 2 {
+            tokens.insert(words[0].to_owned(), words[1].to_owned());
+        }
+    };
+    std::thread::spawn(move || for _ in lines {});
+    let http = reqwest::blocking::Client::new();
+    let get = |path: &str, role: &str| {
+        http.get(format!("{url}{path}"))
+            .bearer_auth(&tokens[role])
+            .send()
+            .expect("request")
+    };
+    let r = get("/v1/me/consultations", "citizen");
+    let body: serde_json::Value = r.json().expect("json");
+    let rows = body["consultations"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    // A NISS whose check digits are wrong is a 400 with the reason, not "0 events".
+    let r = get("/v1/trace?subject=85073003329", "admin");
+    let status = r.status().as_u16();
+    let refusal: serde_json::Value = r.json().expect("json");
+    let _ = child.kill();
+    let _ = child.wait();
+    assert_eq!(status, 400, "{refusal}");
+    assert!(
+        refusal["error"]
+            .as_str()
+            .unwrap_or("")
+            .contains("check digits"),
+        "{refusal}"
+    );
+    // The samples (March 2025) were moved to end in the past week: the citizen's window holds them.
+    assert!(!rows.is_empty(), "no consultation in the demo: {body}");
+    let latest = rows
+        .iter()
+        .filter_map(|r| r["ts"].as_str())
+        .filter_map(|t| chrono::NaiveDateTime::parse_from_str(&t[..19], "%Y-%m-%dT%H:%M:%S").ok())
+        .max()
+        .expect("timestamps");
+    let age = chrono::Utc::now().naive_utc() - latest;
+    assert!(
+        age >= chrono::Duration::zero() && age < chrono::Duration::days(9),
+        "{latest}"
+    );
+    // Names, not only codes.
+    let named = rows
+        .iter()
+        .filter(|r| {
+            r["institution_name"]
+                .as_str()
+                .is_some_and(|n| n.contains(' '))
+        })
+        .count();
+    assert!(named * 2 > rows.len(), "{rows:?}");
+    assert!(rows.iter().all(|r| r["message_fr"].is_string()), "{rows:?}");
+}
+
+#[test]
+fn a_sql_typo_is_a_syntax_error_with_its_position() {
+    let dir = loaded();
+    let o = iris(dir.path(), &["sql", "SELECT count(*) FORM events"]);
+    assert_eq!(o.status.code(), Some(2));
+    let e = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        e.contains("syntax error near `events` at line 1, column 22") && !e.contains("ParserError"),
+        "{e}"
+    );
+}

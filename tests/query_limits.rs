@@ -29,8 +29,8 @@ fn generated(events: &str, days: &str) -> tempfile::TempDir {
 }
 
 fn run(dir: &Path, limits: &[&str], query: &str) -> std::process::Output {
-    let mut args = limits.to_vec();
-    args.extend(["sql", query, "--format", "csv"]);
+    let mut args = vec!["sql", query, "--format", "csv"];
+    args.extend_from_slice(limits);
     iris(dir, &args)
 }
 

@@ -35,6 +35,30 @@ pub fn is_valid_onss(s: &str) -> bool {
     (5..=10).contains(&s.len()) && s.bytes().all(|c| c.is_ascii_digit())
 }
 
+/// Why `s` cannot be a subject to trace (a NISS, BCE/KBO or ONSS number), or `None` if it can: a
+/// search for a number no event may carry answers "0 events", which reads as "nobody looked".
+pub fn subject_problem(s: &str) -> Option<String> {
+    if s.is_empty() {
+        return Some("give the person's NISS or the enterprise's BCE/ONSS number".into());
+    }
+    if !s.bytes().all(|c| c.is_ascii_digit()) {
+        return Some(format!(
+            "`{s}` is not a NISS, BCE or ONSS number: digits only, without dots, dashes or spaces"
+        ));
+    }
+    let valid = match s.len() {
+        11 => is_valid_niss(s),
+        10 => is_valid_bce(s) || is_valid_onss(s),
+        _ => is_valid_onss(s),
+    };
+    (!valid).then(|| match s.len() {
+        11 => format!("`{s}` is not a valid NISS: its check digits do not match"),
+        _ => format!(
+            "`{s}` is not a valid number: a NISS has 11 digits, a BCE number 10, an ONSS number 5 to 10"
+        ),
+    })
+}
+
 /// Completes 9 NISS digits (`YYMMDDnnn`) with their check digits, for the century given.
 pub fn niss_with_check(first9: u64, born_2000_or_later: bool) -> String {
     let base = if born_2000_or_later {
@@ -57,6 +81,18 @@ fn digits(b: &[u8]) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_subject_to_trace_is_a_valid_number() {
+        assert_eq!(subject_problem("85073003328"), None);
+        assert_eq!(subject_problem("0403040400"), None);
+        assert_eq!(subject_problem("12345"), None);
+        let bad = subject_problem("85073003329").expect("bad check digits");
+        assert!(bad.contains("check digits"), "{bad}");
+        assert!(subject_problem("85.07.30-033.28").is_some());
+        assert!(subject_problem("1234").is_some());
+        assert!(subject_problem("").is_some());
+    }
 
     #[test]
     fn niss_before_2000() {

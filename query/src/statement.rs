@@ -26,6 +26,7 @@ use datafusion::sql::sqlparser::ast::{
     Expr, Query, SetExpr, Statement, TableFactor, Visit, Visitor,
 };
 use datafusion::sql::sqlparser::dialect::GenericDialect;
+use datafusion::sql::sqlparser::parser::ParserError;
 use std::ops::ControlFlow;
 
 /// Stack of the thread that parses and walks a statement.
@@ -154,15 +155,16 @@ pub fn check_now(
         .with_recursion_limit(limits.parser_recursion)
         .build()
         .and_then(|mut p| p.parse_statements())
-        .map_err(|e| {
-            let text = e.to_string();
-            if text.contains("RecursionLimitExceeded") {
-                StatementError::TooDeep {
+        .map_err(|e| match &e {
+            datafusion::error::DataFusionError::SQL(p, _) => match p.as_ref() {
+                ParserError::RecursionLimitExceeded => StatementError::TooDeep {
                     max: limits.parser_recursion,
+                },
+                ParserError::ParserError(m) | ParserError::TokenizerError(m) => {
+                    StatementError::Parse(syntax_message(m))
                 }
-            } else {
-                StatementError::Parse(clean(&text))
-            }
+            },
+            other => StatementError::Parse(clean(&other.to_string())),
         })?;
     if statements.len() != 1 {
         return Err(StatementError::NotOne(statements.len()));
@@ -197,6 +199,30 @@ fn within_size(sql: &str, limits: &StatementLimits) -> Result<(), StatementError
         });
     }
     Ok(())
+}
+
+/// The parser's `Expected: X, found: Y at Line: L, Column: C` as a sentence a user can act on:
+/// `syntax error near `Y` at line L, column C: expected X`.
+pub fn syntax_message(m: &str) -> String {
+    let (body, position) = match m.rsplit_once(" at Line: ") {
+        Some((b, p)) => match p.split_once(", Column: ") {
+            Some((l, c)) => (b, format!(" at line {l}, column {}", c.trim())),
+            None => (m, String::new()),
+        },
+        None => (m, String::new()),
+    };
+    match body
+        .strip_prefix("Expected: ")
+        .and_then(|r| r.split_once(", found: "))
+    {
+        Some((expected, "EOF")) => {
+            format!("syntax error: the statement ends too early: expected {expected}")
+        }
+        Some((expected, found)) => {
+            format!("syntax error near `{found}`{position}: expected {expected}")
+        }
+        None => format!("syntax error{position}: {body}"),
+    }
 }
 
 fn clean(message: &str) -> String {
@@ -370,6 +396,32 @@ mod tests {
             .expect("thread")
             .join()
             .expect("no panic")
+    }
+
+    #[test]
+    fn a_typo_is_a_syntax_error_with_its_position() {
+        for (sql, want) in [
+            (
+                "SELEC 1",
+                "syntax error near `SELEC` at line 1, column 1: expected an SQL statement",
+            ),
+            (
+                "SELECT * FORM events",
+                "syntax error near `events` at line 1, column 15",
+            ),
+            (
+                "SELECT * FROM",
+                "syntax error: the statement ends too early",
+            ),
+        ] {
+            match run(sql, false) {
+                Err(StatementError::Parse(m)) => {
+                    assert!(m.starts_with(want), "{sql}: {m}");
+                    assert!(!m.contains("ParserError"), "{m}");
+                }
+                other => panic!("{sql}: {other:?}"),
+            }
+        }
     }
 
     #[test]

@@ -7,6 +7,7 @@
 
 pub mod audit;
 pub mod chain_api;
+pub mod citizen_names;
 pub mod error;
 pub mod guard;
 pub mod ingest_api;

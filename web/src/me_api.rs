@@ -109,8 +109,9 @@ pub async fn get_consultations(
             .sql_within(CONSULTATIONS_SQL, Some(&permit.decision.scope))
             .await
             .map_err(ApiError::from)?;
-        let rows = iris_query::to_json_rows(&batches)
+        let mut rows = iris_query::to_json_rows(&batches)
             .map_err(|e| ApiError::bad_request(e.user_message()))?;
+        crate::citizen_names::name(&mut rows, &state.access.refresh().directory);
         let count = rows.as_array().map(Vec::len).unwrap_or(0);
         Ok((
             serde_json::json!({

@@ -69,6 +69,12 @@ pub async fn get_trace(
         search,
         key: Some(&value),
         deliberation: p.deliberation.as_deref(),
+    // A subject that no event could carry is a typo: say so, not "0 events".
+    if let TraceKey::Subject(s) = &key
+        && let Some(why) = iris_ingest::checkdigit::subject_problem(s)
+    {
+        return Err(ApiError::bad_request(why));
+    }
         case_ref: p.case.as_deref(),
     };
     let permit = state.admit(&headers, &ask).await?;
