@@ -1,65 +1,56 @@
 //! `iris`: the command line of the Iris audit-log warehouse.
 
 mod cmd;
+mod config;
 mod samples;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 use std::path::PathBuf;
 
 /// Iris: a tamper-evident audit-log warehouse. Collect → seal → verify → query.
 #[derive(Parser)]
 #[command(name = "iris", version, about)]
 struct Cli {
-    /// Data directory (store, write-ahead log, keys, tokens).
-    #[arg(long, global = true, env = "IRIS_DATA", default_value = "./iris-data")]
-    data: PathBuf,
-    /// Object store URL for partitions and chain (file:///dir, s3://bucket/prefix); default DATA/store.
+    /// Data directory (store, write-ahead log, keys, tokens) [default: ./iris-data; `store.data`].
+    #[arg(long, global = true, env = "IRIS_DATA")]
+    data: Option<PathBuf>,
+    /// Object store URL for partitions and chain (file:///dir, s3://bucket/prefix); default DATA/store
+    /// [`store.url`].
     #[arg(long, global = true, env = "IRIS_STORE")]
     store: Option<String>,
-    /// Memory all queries of this process may hold together, in MiB (sorts and aggregates spill to
-    /// disk past it).
-    #[arg(
-        long,
-        global = true,
-        env = "IRIS_QUERY_MEMORY_MB",
-        default_value_t = 2048
-    )]
-    query_memory: usize,
-    /// Disk for query spill files, in MiB (0: no spilling; a query past its memory fails clearly).
-    #[arg(
-        long,
-        global = true,
-        env = "IRIS_QUERY_SPILL_MB",
-        default_value_t = 65536
-    )]
-    query_spill: u64,
-    /// Longest a query may run, in seconds.
-    #[arg(long, global = true, env = "IRIS_QUERY_TIMEOUT", default_value_t = 300)]
-    query_timeout: u64,
-    /// Full-scan queries that may run at once (more wait for their turn).
-    #[arg(long, global = true, env = "IRIS_HEAVY_QUERIES", default_value_t = 2)]
-    heavy_queries: usize,
-    /// Largest step a source's `source_seq` may take past its highest stored number (default 10⁹).
-    #[arg(long, global = true, env = "IRIS_MAX_SEQ_JUMP")]
-    max_seq_jump: Option<u64>,
-    /// A second write-ahead log directory, on another device: every acknowledged batch is synced to
-    /// both, and recovery reads a damaged segment from the other copy (remembered in DATA/wal-mirror).
-    #[arg(long, global = true, env = "IRIS_WAL_MIRROR")]
-    wal_mirror: Option<PathBuf>,
+    /// Configuration file (see README "Configuration") [default: ./iris.toml when it exists].
+    #[arg(long, global = true, env = "IRIS_CONFIG")]
+    config: Option<PathBuf>,
     #[command(subcommand)]
     command: Command,
 }
 
 impl Cli {
-    fn query_limits(&self) -> iris_query::QueryLimits {
-        iris_query::QueryLimits {
-            memory_bytes: self.query_memory.max(1) << 20,
-            spill_bytes: self.query_spill << 20,
-            spill_dir: None,
-            timeout: std::time::Duration::from_secs(self.query_timeout.max(1)),
-            heavy_queries: self.heavy_queries.max(1),
-            ..iris_query::QueryLimits::default()
+    /// The values given on the command line (or read by clap from the environment).
+    fn overrides(&self) -> config::Overrides {
+        let mut o = config::Overrides::default();
+        o.set(
+            "store.data",
+            "data",
+            self.data.as_ref().map(|p| p.display().to_string()),
+        );
+        o.set("store.url", "store", self.store.clone());
+        match &self.command {
+            Command::Sql { limits: q, .. }
+            | Command::Trace { limits: q, .. }
+            | Command::Prove { limits: q, .. }
+            | Command::Research { limits: q, .. }
+            | Command::Report { limits: q, .. } => q.overrides(&mut o),
+            Command::Serve(a) => a.overrides(&mut o),
+            Command::Import { wal, .. }
+            | Command::Seal { wal }
+            | Command::Reindex { wal, .. }
+            | Command::Compact { wal, .. }
+            | Command::Recover { wal, .. }
+            | Command::Source { wal, .. } => wal.overrides(&mut o),
+            _ => {}
         }
+        o
     }
 }
 
@@ -73,9 +64,17 @@ enum Command {
         id: Option<String>,
     },
     /// Import log files, validate them and seal them into partitions.
-    Import(cmd::import::ImportArgs),
+    Import {
+        #[command(flatten)]
+        args: cmd::import::ImportArgs,
+        #[command(flatten)]
+        wal: cmd::opts::WalOpts,
+    },
     /// Seal events left in the write-ahead log (after a crash, without starting the server).
-    Seal,
+    Seal {
+        #[command(flatten)]
+        wal: cmd::opts::WalOpts,
+    },
     /// Check every partition and seal; exit 0 if all holds, 1 with one line per finding.
     Verify {
         /// A checkpoint exported earlier (JSON or C2SP note): the chain must still contain it.
@@ -100,6 +99,8 @@ enum Command {
         /// Rebuild every index, not only missing or stale ones.
         #[arg(long)]
         all: bool,
+        #[command(flatten)]
+        wal: cmd::opts::WalOpts,
     },
     /// Rewrite whole months of daily partitions into large files sorted by subject, under one signed
     /// compaction seal (default: every month before the current one).
@@ -110,6 +111,8 @@ enum Command {
         /// Rows per compacted file: a month is split into ceil(rows / N) buckets of subjects.
         #[arg(long, default_value_t = iris_store::compact::TARGET_ROWS_PER_FILE)]
         target_rows: u64,
+        #[command(flatten)]
+        wal: cmd::opts::WalOpts,
     },
     /// Export the signed head of the chain (keep it somewhere else).
     Checkpoint {
@@ -125,7 +128,12 @@ enum Command {
         origin: String,
     },
     /// A self-contained proof that events are in the log (checked offline by `verify-proof`).
-    Prove(cmd::prove::ProveArgs),
+    Prove {
+        #[command(flatten)]
+        args: cmd::prove::ProveArgs,
+        #[command(flatten)]
+        limits: cmd::opts::QueryOpts,
+    },
     /// Check a proof bundle offline, without the store: exit 0 (holds), 1 (does not), 2 (unreadable).
     VerifyProof(cmd::prove::VerifyProofArgs),
     /// Prove that the log at checkpoint NEW extends the log at checkpoint OLD (exit 0, else 1).
@@ -149,6 +157,8 @@ enum Command {
         format: iris_query::OutputFormat,
         #[command(flatten)]
         remote: cmd::remote::RemoteArgs,
+        #[command(flatten)]
+        limits: cmd::opts::QueryOpts,
     },
     /// Who a token stands for (`--server`), or a citizen's consultations (`--consultations`).
     Me {
@@ -162,14 +172,28 @@ enum Command {
         remote: cmd::remote::RemoteArgs,
     },
     /// Every event on one person, by one agent, or under one ticket, in time order (uses the index).
-    Trace(cmd::trace::TraceArgs),
+    Trace {
+        #[command(flatten)]
+        args: cmd::trace::TraceArgs,
+        #[command(flatten)]
+        limits: cmd::opts::QueryOpts,
+    },
     /// Run the HTTP server.
     Serve(cmd::serve::ServeArgs),
     /// Salvage a damaged write-ahead log: seal every intact frame, record and print what was lost.
-    Recover(cmd::recover::RecoverArgs),
+    Recover {
+        #[command(flatten)]
+        args: cmd::recover::RecoverArgs,
+        #[command(flatten)]
+        wal: cmd::opts::WalOpts,
+    },
     /// Sources' sequence numbers: reset a source's next expected number (sealed), list high-water marks.
-    #[command(subcommand)]
-    Source(cmd::recover::SourceCommand),
+    Source {
+        #[command(subcommand)]
+        command: cmd::recover::SourceCommand,
+        #[command(flatten)]
+        wal: cmd::opts::WalOpts,
+    },
     /// Write synthetic events (JSON lines) with a fixed seed.
     Gen(cmd::gen_events::GenArgs),
     /// Create an API token and print it (shown once), list tokens, or revoke one.
@@ -184,16 +208,23 @@ enum Command {
         sql: String,
         #[command(flatten)]
         answer: cmd::research::AnswerArgs,
+        #[command(flatten)]
+        limits: cmd::opts::QueryOpts,
     },
     /// Run a published report (sql/reports/), protected like any research query; without NAME, list them.
     Report {
         name: Option<String>,
         #[command(flatten)]
         answer: cmd::research::AnswerArgs,
+        #[command(flatten)]
+        limits: cmd::opts::QueryOpts,
     },
     /// The research projects' privacy budgets: spent, left (locally every project and the reports';
     /// with --server the token's project).
     Budget(cmd::research::BudgetArgs),
+    /// The configuration file (`iris.toml`): check it, show the effective settings, list the keys.
+    #[command(subcommand)]
+    Config(cmd::opts::ConfigCommand),
 }
 
 fn main() {
@@ -204,7 +235,22 @@ fn main() {
         )
         .with_writer(std::io::stderr)
         .init();
-    let cli = Cli::parse();
+    let matches = Cli::command().get_matches();
+    let cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
+    config::remember(matches);
+    let overrides = cli.overrides();
+    let file = config::file_path(cli.config.as_deref());
+    if let Command::Config(c) = cli.command {
+        std::process::exit(cmd::opts::config(c, cli.config.as_deref(), &overrides));
+    }
+    let resolved = match config::resolve(file.as_deref(), &overrides) {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: {e}");
+            std::process::exit(2);
+        }
+    };
+    let settings = resolved.settings;
     // A command writing to a closed pipe (`iris sql … | head -1`) ends quietly, as other Unix tools
     // do, instead of panicking in println!. Not for the server: its sockets must never raise SIGPIPE.
     #[cfg(unix)]
@@ -214,10 +260,10 @@ fn main() {
             libc::signal(libc::SIGPIPE, libc::SIG_DFL);
         }
     }
-    let dir = iris_store::datadir::DataDir::new(&cli.data, cli.store.clone())
-        .with_max_seq_jump(cli.max_seq_jump)
-        .with_wal_mirror(cli.wal_mirror.clone());
-    let limits = cli.query_limits();
+    let dir = iris_store::datadir::DataDir::new(&settings.store.data, settings.store.url.clone())
+        .with_max_seq_jump(Some(settings.ingest.max_seq_jump))
+        .with_wal_mirror(settings.ingest.wal_mirror.clone());
+    let limits = settings.query.limits();
     // Large stacks: deep (but accepted) plans are walked recursively by the query engine.
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .thread_stack_size(16 << 20)
@@ -230,6 +276,6 @@ fn main() {
             std::process::exit(2);
         }
     };
-    let code = runtime.block_on(cmd::run(cli.command, dir, limits));
+    let code = runtime.block_on(cmd::run(cli.command, dir, limits, settings));
     std::process::exit(code);
 }

@@ -4,6 +4,7 @@ pub mod gen_events;
 pub mod import;
 pub mod keys;
 pub mod labour;
+pub mod opts;
 pub mod prove;
 pub mod recover;
 pub mod remote;
@@ -22,11 +23,16 @@ use std::sync::Arc;
 use std::sync::atomic::AtomicU64;
 
 /// Runs one command; returns the process exit code (0 ok, 1 findings, 2 error).
-pub async fn run(command: Command, dir: DataDir, limits: iris_query::QueryLimits) -> i32 {
+pub async fn run(
+    command: Command,
+    dir: DataDir,
+    limits: iris_query::QueryLimits,
+    settings: crate::config::Settings,
+) -> i32 {
     let result = match command {
         Command::Keygen { id } => keys::keygen(&dir, id).await,
-        Command::Import(args) => import::run(dir, args).await,
-        Command::Seal => seal(dir).await,
+        Command::Import { args, .. } => import::run(dir, args).await,
+        Command::Seal { .. } => seal(dir).await,
         Command::Verify {
             checkpoint,
             witnesses,
@@ -44,14 +50,15 @@ pub async fn run(command: Command, dir: DataDir, limits: iris_query::QueryLimits
             format,
             origin,
         } => prove::checkpoint(&dir, out, format, &origin).await,
-        Command::Prove(args) => prove::prove(&dir, args, &limits).await,
+        Command::Prove { args, .. } => prove::prove(&dir, args, &limits).await,
         Command::VerifyProof(args) => return prove::verify_proof(args),
         Command::Consistency(args) => return prove::consistency(&dir, args).await,
         Command::Witness(c) => witness::run(&dir, c).await,
-        Command::Reindex { all } => reindex(&dir, all).await,
+        Command::Reindex { all, .. } => reindex(&dir, all).await,
         Command::Compact {
             months,
             target_rows,
+            ..
         } => compact(dir, months, target_rows).await,
         Command::Sql {
             query,
@@ -59,6 +66,7 @@ pub async fn run(command: Command, dir: DataDir, limits: iris_query::QueryLimits
             no_index,
             format,
             remote,
+            ..
         } => match (query, file) {
             (Some(q), _) => sql(&dir, &q, format, !no_index, &limits, &remote).await,
             (None, Some(f)) => match std::fs::read_to_string(&f) {
@@ -72,18 +80,22 @@ pub async fn run(command: Command, dir: DataDir, limits: iris_query::QueryLimits
             format,
             remote,
         } => me(consultations, format, &remote).await,
-        Command::Serve(args) => serve::run(dir, args, limits).await,
-        Command::Recover(a) => recover::recover(dir, a).await,
-        Command::Source(c) => recover::source(dir, c).await,
-        Command::Trace(args) => trace::run(&dir, args, &limits).await,
+        Command::Serve(args) => serve::run(dir, args, limits, settings).await,
+        Command::Recover { args, .. } => recover::recover(dir, args).await,
+        Command::Source { command, .. } => recover::source(dir, command).await,
+        Command::Trace { args, .. } => trace::run(&dir, args, &limits).await,
         Command::Gen(args) => gen_events::run(args),
         Command::Token(args) => token::run(&dir, args),
         Command::Labour(c) => labour::run(dir, c).await,
-        Command::Research { sql, answer } => research::research(&dir, &sql, &answer, &limits).await,
-        Command::Report { name, answer } => {
+        Command::Research { sql, answer, .. } => {
+            research::research(&dir, &sql, &answer, &limits).await
+        }
+        Command::Report { name, answer, .. } => {
             research::report_cmd(&dir, name, &answer, &limits).await
         }
         Command::Budget(args) => research::budget_cmd(&dir, &args).await,
+        // Handled in main before any store is opened.
+        Command::Config(_) => Ok(()),
     };
     match result {
         Ok(()) => 0,
