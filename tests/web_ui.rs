@@ -327,6 +327,15 @@ fn sign_in_trace_export_denial_citizen_and_chain_in_a_real_browser() {
         ts.windows(2).all(|w| w[0] <= w[1]),
         "not in time order: {ts:?}"
     );
+    // Previous/Next only when there is another page; the busy indicator is gone once answered.
+    assert_eq!(
+        b.js("return document.querySelector('#page').innerText.endsWith('/ 1') === (document.querySelector('#next') === null);"),
+        json!(true)
+    );
+    assert_eq!(
+        b.js("return document.querySelector('#busy').hidden;"),
+        json!(true)
+    );
     let bars = b.js("return document.querySelectorAll('#timeline rect').length;");
     assert!(bars.as_u64().unwrap_or(0) >= 1, "no timeline");
     let csv = b.cmd(
@@ -384,12 +393,41 @@ fn sign_in_trace_export_denial_citizen_and_chain_in_a_real_browser() {
         "French",
         "document.querySelector('h1') && document.querySelector('h1').innerText === 'Traçage'",
     );
+    // The refusal is still there, now in French, and so is the search.
+    let error = b.js(
+        "return document.querySelector('#error') && document.querySelector('#error').innerText;",
+    );
+    assert!(
+        error.as_str().unwrap_or("").contains("que vous supervisez")
+            && error.as_str().unwrap_or("").contains(&outsider),
+        "{error}"
+    );
+    assert_eq!(
+        b.js("return document.querySelector('#key').value;"),
+        json!(outsider)
+    );
     b.js("const s = document.querySelector('#lang'); s.value = 'nl'; s.dispatchEvent(new Event('change'));");
     b.wait(
         "Dutch",
         "document.querySelector('h1') && document.querySelector('h1').innerText === 'Opsporing'",
     );
     b.js("const s = document.querySelector('#lang'); s.value = 'en'; s.dispatchEvent(new Event('change'));");
+    // A person's number with wrong check digits is refused with the reason, not "0 events".
+    b.wait(
+        "English",
+        "document.querySelector('h1').innerText === 'Trace'",
+    );
+    b.js("document.querySelector('#by').value = 'subject';");
+    b.type_into("#key", "85073003329");
+    b.click("#search");
+    let error = b.wait(
+        "the NISS refusal",
+        "document.querySelector('#error') && document.querySelector('#error').innerText.includes('85073003329') && document.querySelector('#error').innerText",
+    );
+    assert!(
+        error.as_str().unwrap_or("").contains("check digits"),
+        "{error}"
+    );
     // The SQL console: an answer within the scope, and a refusal explained.
     b.go(&format!("{}/#/sql", server.url));
     b.wait("the console", "document.querySelector('#sql')");
@@ -401,6 +439,20 @@ fn sign_in_trace_export_denial_citizen_and_chain_in_a_real_browser() {
     assert!(
         summary.as_str().unwrap_or("").contains("onem0003"),
         "{summary}"
+    );
+    // A typo says where.
+    b.js("document.querySelector('#sql').value = 'SELECT count(*) FORM events';");
+    b.click("#run");
+    let error = b.wait(
+        "the syntax error",
+        "document.querySelector('#error') && document.querySelector('#error').innerText",
+    );
+    assert!(
+        error
+            .as_str()
+            .unwrap_or("")
+            .contains("syntax error near `events` at line 1, column 22"),
+        "{error}"
     );
     b.js("document.querySelector('#sql').value = 'SELECT * FROM rejections';");
     b.click("#run");
@@ -534,6 +586,16 @@ fn sign_in_trace_export_denial_citizen_and_chain_in_a_real_browser() {
     let text = b.js("return document.querySelector('#consultations').innerText;");
     let text = text.as_str().unwrap_or("");
     assert!(text.contains("onem0003"), "{text}");
+    // Names a citizen understands: the institution, what the message is about, a local time to the
+    // minute (no ISO timestamp with microseconds).
+    assert!(
+        text.contains("Unemployment office 0003") && text.contains("Identification data"),
+        "{text}"
+    );
+    let iso_day = (chrono::Utc::now() - chrono::Duration::days(5))
+        .format("%Y-%m-%d")
+        .to_string();
+    assert!(!text.contains(&iso_day), "{text}");
     assert!(
         !text.contains("U9000000") && !text.contains("actor_id"),
         "agent ids shown to a citizen: {text}"

@@ -49,6 +49,72 @@ const T = {
   },
 };
 
+// Beyond the page furniture: column names, the citizen's columns and values, the busy indicator.
+const MORE = {
+  en: {
+    busy: "Working…", col_when: "When", col_institution: "Institution", col_message: "Message", col_operation: "Operation", col_purpose: "Purpose", col_ticket: "Ticket",
+  },
+  fr: {
+    busy: "Traitement en cours…", col_when: "Quand", col_institution: "Institution", col_message: "Message", col_operation: "Opération", col_purpose: "Finalité", col_ticket: "Ticket",
+    ts: "date et heure", actor_id: "agent", actor_org: "institution", subject_id: "personne", ticket: "ticket", message_type: "type de message", operation: "opération", result: "résultat", source: "source", purpose: "finalité",
+    quarter: "trimestre", sector: "secteur", region: "région", workers: "travailleurs", joint_committee: "commission paritaire", fte: "ETP", kind: "type", relations_started: "relations commencées", end_quarter: "trimestre de fin", relations_ended: "relations terminées", position: "position", gender: "genre", persons: "personnes", age_class: "classe d'âge", q1_wage: "salaire 1er quartile", median_wage: "salaire médian", q3_wage: "salaire 3e quartile", n: "nombre",
+    consult: "consultation", list: "recherche", modify: "modification", create: "création", delete: "suppression",
+  },
+  nl: {
+    busy: "Bezig…", col_when: "Wanneer", col_institution: "Instelling", col_message: "Bericht", col_operation: "Handeling", col_purpose: "Doel", col_ticket: "Ticket",
+    ts: "datum en tijd", actor_id: "agent", actor_org: "instelling", subject_id: "persoon", ticket: "ticket", message_type: "berichttype", operation: "handeling", result: "resultaat", source: "bron", purpose: "doel",
+    quarter: "kwartaal", sector: "sector", region: "gewest", workers: "werknemers", joint_committee: "paritair comité", fte: "VTE", kind: "soort", relations_started: "begonnen relaties", end_quarter: "eindkwartaal", relations_ended: "beëindigde relaties", position: "positie", gender: "geslacht", persons: "personen", age_class: "leeftijdsklasse", q1_wage: "loon 1e kwartiel", median_wage: "mediaanloon", q3_wage: "loon 3e kwartiel", n: "aantal",
+    consult: "raadpleging", list: "opzoeking", modify: "wijziging", create: "aanmaak", delete: "verwijdering",
+  },
+};
+Object.keys(MORE).forEach((l) => Object.assign(T[l], MORE[l]));
+
+// The server speaks English: its scope texts, refusal reasons and report titles, in French and Dutch.
+const SENTENCES = [
+  [/^security adviser: events of the users of (.+)$/, { fr: "conseiller en sécurité : événements des utilisateurs de $1", nl: "veiligheidsadviseur: gebeurtenissen van de gebruikers van $1" }],
+  [/^deliberation (\S+) \((.+)\), events of (\S+) to (\S+)$/, { fr: "délibération $1 ($2), événements du $3 au $4", nl: "beraadslaging $1 ($2), gebeurtenissen van $3 tot $4" }],
+  [/^your own data, the last (\d+) months: which institution, when, for which purpose$/, { fr: "vos propres données, les $1 derniers mois : quelle institution, quand, pour quelle finalité", nl: "uw eigen gegevens, de laatste $1 maanden: welke instelling, wanneer, met welk doel" }],
+  [/^administrator$/, { fr: "administrateur", nl: "beheerder" }],
+  [/^auditors read Iris's own audit events only \(who asked what\), never the network's events$/, { fr: "les auditeurs lisent uniquement les événements d'audit d'Iris (qui a demandé quoi), jamais ceux du réseau", nl: "auditors lezen alleen de auditgebeurtenissen van Iris (wie vroeg wat), nooit die van het netwerk" }],
+  [/^auditors verify the chain and export checkpoints$/, { fr: "les auditeurs vérifient la chaîne et exportent des points de contrôle", nl: "auditors controleren de keten en exporteren controlepunten" }],
+  [/^differentially private aggregates of the labour-market tables, paid from project (\S+)'s privacy budget \(cells under (\d+) persons shown :c\)$/, { fr: "agrégats différentiellement privés des tables du marché du travail, payés sur le budget de confidentialité du projet $1 (cellules de moins de $2 personnes affichées :c)", nl: "differentieel private aggregaten van de arbeidsmarkttabellen, betaald uit het privacybudget van project $1 (cellen onder $2 personen getoond als :c)" }],
+  [/^you may trace only the users of the institutions you supervise \((.*)\); `(.+)` is not one of them$/, { fr: "vous ne pouvez tracer que les utilisateurs des institutions que vous supervisez ($1) ; « $2 » n'en fait pas partie", nl: "u mag alleen de gebruikers opsporen van de instellingen die u superviseert ($1); „$2” hoort daar niet bij" }],
+  [/^an inspector acts under a deliberation: give one of (.+)$/, { fr: "un inspecteur agit sous une délibération : choisissez parmi $1", nl: "een inspecteur handelt onder een beraadslaging: kies uit $1" }],
+  [/^deliberation (\S+) requires a case reference$/, { fr: "la délibération $1 exige une référence de dossier", nl: "beraadslaging $1 vereist een dossierreferentie" }],
+  [/^case `(.+)` is not registered under deliberation (\S+)$/, { fr: "le dossier « $1 » n'est pas enregistré sous la délibération $2", nl: "dossier „$1” is niet geregistreerd onder beraadslaging $2" }],
+  [/^deliberation (\S+) is not granted to your service \((.+)\)$/, { fr: "la délibération $1 n'est pas accordée à votre service ($2)", nl: "beraadslaging $1 is niet toegekend aan uw dienst ($2)" }],
+  [/^deliberation (\S+) may be used from (\S+) to (\S+), not on (\S+)$/, { fr: "la délibération $1 est utilisable du $2 au $3, pas le $4", nl: "beraadslaging $1 is bruikbaar van $2 tot $3, niet op $4" }],
+  [/^no deliberation `(.+)`$/, { fr: "aucune délibération « $1 »", nl: "geen beraadslaging „$1”" }],
+  [/^a citizen sees who consulted their own data \(GET \/v1\/me\/consultations\), nothing else$/, { fr: "un citoyen voit qui a consulté ses propres données (GET /v1/me/consultations), rien d'autre", nl: "een burger ziet wie zijn eigen gegevens raadpleegde (GET /v1/me/consultations), niets anders" }],
+  [/^syntax error near `(.*)` at line (\d+), column (\d+): expected (.+)$/, { fr: "erreur de syntaxe près de « $1 » (ligne $2, colonne $3) : attendu $4", nl: "syntaxisfout bij „$1” (regel $2, kolom $3): verwacht $4" }],
+  [/^syntax error: the statement ends too early: expected (.+)$/, { fr: "erreur de syntaxe : la requête s'arrête trop tôt : attendu $1", nl: "syntaxisfout: de query stopt te vroeg: verwacht $1" }],
+  [/^`(.+)` is not a valid NISS: its check digits do not match$/, { fr: "« $1 » n'est pas un NISS valide : ses chiffres de contrôle ne correspondent pas", nl: "„$1” is geen geldig INSZ: de controlecijfers kloppen niet" }],
+  [/^`(.+)` is not a valid number: a NISS has 11 digits, a BCE number 10, an ONSS number 5 to 10$/, { fr: "« $1 » n'est pas un numéro valide : un NISS a 11 chiffres, un numéro BCE 10, un numéro ONSS de 5 à 10", nl: "„$1” is geen geldig nummer: een INSZ heeft 11 cijfers, een KBO-nummer 10, een RSZ-nummer 5 tot 10" }],
+  [/^`(.+)` is not a NISS, BCE or ONSS number: digits only, without dots, dashes or spaces$/, { fr: "« $1 » n'est pas un numéro NISS, BCE ou ONSS : uniquement des chiffres, sans points, tirets ni espaces", nl: "„$1” is geen INSZ-, KBO- of RSZ-nummer: alleen cijfers, zonder punten, streepjes of spaties" }],
+  [/^Salaried employment by NACE section and region, per quarter \(persons with a declaration\)$/, { fr: "Emploi salarié par section NACE et région, par trimestre (personnes avec une déclaration)", nl: "Loontrekkende tewerkstelling per NACE-sectie en gewest, per kwartaal (personen met een aangifte)" }],
+  [/^Full-time equivalents by joint committee, per quarter of (\d+)$/, { fr: "Équivalents temps plein par commission paritaire, par trimestre de $1", nl: "Voltijdse equivalenten per paritair comité, per kwartaal van $1" }],
+  [/^Job inflows: employment relations started per quarter, by kind of contract$/, { fr: "Entrées : relations de travail commencées par trimestre, par type de contrat", nl: "Instroom: arbeidsrelaties begonnen per kwartaal, per soort contract" }],
+  [/^Job outflows: employment relations ended per quarter, by region of the workplace$/, { fr: "Sorties : relations de travail terminées par trimestre, par région du lieu de travail", nl: "Uitstroom: arbeidsrelaties beëindigd per kwartaal, per gewest van de werkplaats" }],
+  [/^Socio-economic position on the last day of (\S+), by region and gender$/, { fr: "Position socio-économique au dernier jour de $1, par région et genre", nl: "Socio-economische positie op de laatste dag van $1, per gewest en geslacht" }],
+  [/^Quarterly gross wage of full-time workers by age class and gender: quartiles and median \(last quarter\)$/, { fr: "Salaire brut trimestriel des travailleurs à temps plein par classe d'âge et genre : quartiles et médiane (dernier trimestre)", nl: "Bruto kwartaalloon van voltijdse werknemers per leeftijdsklasse en geslacht: kwartielen en mediaan (laatste kwartaal)" }],
+];
+// A sentence from the server in the page's language (unchanged when no pattern knows it).
+const tr = (text) => {
+  if (state.lang === "en" || text == null) return text;
+  for (const [re, to] of SENTENCES) if (re.test(text)) return String(text).replace(re, to[state.lang]);
+  return text;
+};
+// A column name or code in the page's language.
+const word = (w) => (state.lang === "en" ? w : T[state.lang][w] || w);
+const LOCALES = { en: "en-GB", fr: "fr-BE", nl: "nl-BE" };
+// An ISO timestamp (UTC, possibly with microseconds) as a local date and time, to the minute.
+function localTime(ts) {
+  let s = String(ts || "").replace(/(\.\d{3})\d+/, "$1");
+  if (!/(Z|[+-]\d\d:?\d\d)$/.test(s)) s += "Z";
+  const d = new Date(s);
+  return isNaN(d) ? String(ts) : d.toLocaleString(LOCALES[state.lang] || "en-GB", { dateStyle: "medium", timeStyle: "short" });
+}
+
 const state = {
   lang: localStorage.getItem("iris.lang") || "en",
   token: sessionStorage.getItem("iris.token") || "",
@@ -64,11 +130,27 @@ const t = (k) => (T[state.lang] || T.en)[k] || T.en[k] || k;
 const $ = (sel) => document.querySelector(sel);
 const esc = (s) => String(s == null ? "" : s).replace(/[&<>"']/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" }[c]));
 
+// Requests under way: while there are any, the header says so and the page's buttons wait.
+let pending = 0;
+function busy(delta) {
+  pending += delta;
+  const b = $("#busy");
+  if (b) { b.hidden = pending === 0; b.textContent = t("busy"); }
+  document.body.setAttribute("aria-busy", pending > 0 ? "true" : "false");
+  document.querySelectorAll("#main button[type=submit]").forEach((btn) => { btn.disabled = pending > 0; });
+}
+
 async function api(path, options = {}) {
   const headers = Object.assign({ Authorization: "Bearer " + state.token }, options.headers || {});
-  const r = await fetch(path, Object.assign({}, options, { headers }));
-  const type = r.headers.get("content-type") || "";
-  const body = type.includes("json") ? await r.json() : await r.text();
+  busy(1);
+  let r, body;
+  try {
+    r = await fetch(path, Object.assign({}, options, { headers }));
+    const type = r.headers.get("content-type") || "";
+    body = type.includes("json") ? await r.json() : await r.text();
+  } finally {
+    busy(-1);
+  }
   if (!r.ok) {
     const e = new Error((body && body.error) || String(r.status));
     e.policies = (body && body.policies) || [];
@@ -115,7 +197,7 @@ function proofButtons(root, where) {
 
 function errorBox(e) {
   const policies = e.policies && e.policies.length ? ` [${e.policies.map(esc).join(", ")}]` : "";
-  return `<div class="error" role="alert" id="error"><strong>${t("denied")}:</strong> ${esc(e.message)}${policies}</div>`;
+  return `<div class="error" role="alert" id="error"><strong>${t("denied")}:</strong> ${esc(tr(e.message))}${policies}</div>`;
 }
 
 function nav() {
@@ -139,7 +221,7 @@ function whoBox() {
   const m = state.me;
   return `<div class="who" id="who">${t("signedAs")} <strong>${esc(m.id)}</strong> — ${t("role")}: <strong>${esc(m.role)}</strong>` +
     (m.institution ? `, ${t("institution")}: ${esc(m.institution)}` : "") +
-    `<br><span class="muted">${t("scope")}: ${esc(m.scope)}</span></div>`;
+    `<br><span class="muted">${t("scope")}: ${esc(tr(m.scope))}</span></div>`;
 }
 
 function inspectorFields() {
@@ -161,6 +243,7 @@ async function renderSignin() {
   $("#signin-form").addEventListener("submit", async (ev) => {
     ev.preventDefault();
     state.token = $("#token").value.trim();
+    state.redraw = null;
     try {
       state.me = await api("/v1/me");
       sessionStorage.setItem("iris.token", state.token);
@@ -201,6 +284,18 @@ function csv(rows) {
   return [COLUMNS.join(",")].concat(rows.map((r) => COLUMNS.map((c) => q(r[c])).join(","))).join("\n") + "\n";
 }
 
+// Previous / Next for a table of `pages` pages (ids prefixed by `id`); none when one page holds it all.
+function pagerButtons(id, page, pages) {
+  if (pages <= 1) return `<span id="${id}page">${t("page")} 1 / 1</span>`;
+  return `<button type="button" id="${id}prev" ${page === 0 ? "disabled" : ""}>${t("prev")}</button>
+    <span id="${id}page">${t("page")} ${page + 1} / ${pages}</span>
+    <button type="button" id="${id}next" ${page >= pages - 1 ? "disabled" : ""}>${t("next")}</button>`;
+}
+
+// The last answer shown on a page, drawn again after the page is (when the language changes).
+function remember(draw) { state.redraw = { hash: location.hash, draw }; }
+function restore() { if (state.redraw && state.redraw.hash === location.hash) state.redraw.draw(); }
+
 function renderRows() {
   const rows = state.rows.slice();
   if (state.sort) {
@@ -210,7 +305,7 @@ function renderRows() {
   state.page = Math.min(state.page, pages - 1);
   const shown = rows.slice(state.page * PAGE, (state.page + 1) * PAGE);
   const proofs = state.me && state.me.proofs;
-  const head = COLUMNS.map((c) => `<th scope="col" tabindex="0" data-col="${c}" aria-sort="${state.sort === c ? (state.desc ? "descending" : "ascending") : "none"}">${c}</th>`).join("") +
+  const head = COLUMNS.map((c) => `<th scope="col" tabindex="0" data-col="${c}" aria-sort="${state.sort === c ? (state.desc ? "descending" : "ascending") : "none"}">${esc(word(c))}</th>`).join("") +
     (proofs ? `<th scope="col">${t("proof")}</th>` : "");
   const body = shown.map((r) => "<tr>" + COLUMNS.map((c) => c === "ticket"
     ? `<td><a href="#" class="ticket" data-ticket="${esc(r[c])}">${esc(r[c])}</a></td>`
@@ -218,9 +313,7 @@ function renderRows() {
     (proofs ? `<td><button class="proof" data-ticket="${esc(r.ticket)}">${t("proof")}</button></td>` : "") + "</tr>").join("");
   const blob = URL.createObjectURL(new Blob([csv(rows)], { type: "text/csv" }));
   $("#rows").innerHTML = `<table id="results"><thead><tr>${head}</tr></thead><tbody>${body}</tbody></table>
-    <div class="pager"><button id="prev" ${state.page === 0 ? "disabled" : ""}>${t("prev")}</button>
-    <span id="page">${t("page")} ${state.page + 1} / ${pages}</span>
-    <button id="next" ${state.page >= pages - 1 ? "disabled" : ""}>${t("next")}</button>
+    <div class="pager">${pagerButtons("", state.page, pages)}
     <a id="export" href="${blob}" download="iris-trace.csv">${t("export")}</a></div>`;
   document.querySelectorAll("th[data-col]").forEach((th) => {
     const sort = () => { state.desc = state.sort === th.dataset.col ? !state.desc : false; state.sort = th.dataset.col; renderRows(); };
@@ -228,8 +321,8 @@ function renderRows() {
     th.addEventListener("keydown", (e) => { if (e.key === "Enter" || e.key === " ") { e.preventDefault(); sort(); } });
   });
   proofButtons($("#rows"), $("#rows"));
-  $("#prev").addEventListener("click", () => { state.page--; renderRows(); });
-  $("#next").addEventListener("click", () => { state.page++; renderRows(); });
+  if ($("#prev")) $("#prev").addEventListener("click", () => { state.page--; renderRows(); });
+  if ($("#next")) $("#next").addEventListener("click", () => { state.page++; renderRows(); });
   document.querySelectorAll("a.ticket").forEach((a) => a.addEventListener("click", (e) => {
     e.preventDefault(); $("#by").value = "ticket"; $("#key").value = a.dataset.ticket; $("#from").value = ""; $("#to").value = ""; search();
   }));
@@ -251,12 +344,26 @@ async function search() {
     const started = performance.now();
     const r = await api("/v1/trace?" + params.toString());
     state.rows = r.events || []; state.page = 0; state.sort = null;
-    $("#out").innerHTML = `<p id="summary" class="ok">${r.count} ${t("events")}${r.truncated ? " (…)" : ""} — ${t("scope")}: ${esc(r.scope)}
-      <span class="muted">(${Math.round(performance.now() - started)} ms)</span></p>${timeline(state.rows)}<div id="rows"></div>`;
-    renderRows();
+    const ms = Math.round(performance.now() - started);
+    const form = { by, key, from: $("#from").value, to: $("#to").value };
+    const draw = () => {
+      Object.entries(form).forEach(([k, v]) => { if ($("#" + k)) $("#" + k).value = v; });
+      $("#out").innerHTML = `<p id="summary" class="ok">${r.count} ${t("events")}${r.truncated ? " (…)" : ""} — ${t("scope")}: ${esc(tr(r.scope))}
+      <span class="muted">(${ms} ms)</span></p>${timeline(state.rows)}<div id="rows"></div>`;
+      renderRows();
+    };
+    remember(draw);
+    draw();
   } catch (e) {
     state.rows = [];
-    $("#out").innerHTML = errorBox(e);
+    // The refusal stays on the page, in the new language, when the language changes.
+    const form = { by, key, from: $("#from").value, to: $("#to").value };
+    const draw = () => {
+      Object.entries(form).forEach(([k, v]) => { if ($("#" + k)) $("#" + k).value = v; });
+      $("#out").innerHTML = errorBox(e);
+    };
+    remember(draw);
+    draw();
   }
 }
 
@@ -272,6 +379,7 @@ function renderTrace() {
     </form><div id="out"></div>`;
   $("#trace-form").addEventListener("submit", (e) => { e.preventDefault(); search(); });
   nav();
+  restore();
 }
 
 async function renderConsultations() {
@@ -280,11 +388,20 @@ async function renderConsultations() {
   try {
     const r = await api("/v1/me/consultations");
     const rows = r.consultations || [];
-    const cols = rows.length ? Object.keys(rows[0]) : [];
+    // Names a citizen understands: local time to the minute, the institution's name, what the
+    // message is about, the operation in words (the codes stay beside them for a complaint).
+    const cols = ["when", "institution", "message", "operation", "purpose", "ticket"];
+    const cell = (row, c) => {
+      if (c === "when") return esc(localTime(row.ts));
+      if (c === "institution") return row.institution_name ? `${esc(row.institution_name)} <span class="muted">(${esc(row.institution)})</span>` : esc(row.institution);
+      if (c === "message") { const m = row["message_" + state.lang] || row.message; return m ? `${esc(m)} <span class="muted">(${esc(row.message_type)})</span>` : esc(row.message_type); }
+      if (c === "operation") return esc(word(row.operation));
+      return esc(row[c]);
+    };
     const proofs = state.me.proofs && rows.length;
-    $("#out").innerHTML = `<p class="muted" id="rule">${esc(r.rule)}</p>` + (rows.length
-      ? `<table id="consultations"><thead><tr>${cols.map((c) => `<th scope="col">${esc(c)}</th>`).join("")}${proofs ? `<th scope="col">${t("proof")}</th>` : ""}</tr></thead><tbody>` +
-        rows.map((row) => "<tr>" + cols.map((c) => `<td>${esc(row[c])}</td>`).join("") +
+    $("#out").innerHTML = `<p class="muted" id="rule">${esc(tr(r.rule))}</p>` + (rows.length
+      ? `<table id="consultations"><thead><tr>${cols.map((c) => `<th scope="col">${esc(t("col_" + c))}</th>`).join("")}${proofs ? `<th scope="col">${t("proof")}</th>` : ""}</tr></thead><tbody>` +
+        rows.map((row) => "<tr>" + cols.map((c) => `<td>${cell(row, c)}</td>`).join("") +
           (proofs ? `<td><button class="proof" data-ticket="${esc(row.ticket)}">${t("proof")}</button></td>` : "") + "</tr>").join("") + "</tbody></table>"
       : `<p id="none">${t("noConsultations")}</p>`) +
       (proofs ? `<p class="muted" id="proof-help">${esc(t("proofHelp"))}</p><div id="proof-out"></div>` : "");
@@ -334,7 +451,7 @@ async function renderChain() {
 // A table of JSON rows (objects), with ids for tests and assistive tech.
 function table(id, rows, cellClass, columns) {
   const cols = columns || (rows.length ? Object.keys(rows[0]) : []);
-  return `<table id="${id}"><thead><tr>${cols.map((c) => `<th scope="col">${esc(c)}</th>`).join("")}</tr></thead><tbody>` +
+  return `<table id="${id}"><thead><tr>${cols.map((c) => `<th scope="col">${esc(word(c))}</th>`).join("")}</tr></thead><tbody>` +
     rows.map((r) => "<tr>" + cols.map((c) => `<td${cellClass ? cellClass(r[c]) : ""}>${esc(r[c])}</td>`).join("") + "</tr>").join("") + "</tbody></table>";
 }
 
@@ -356,14 +473,26 @@ function renderSql() {
       <label for="sql" style="flex:1 1 100%">${t("query")}<textarea id="sql" rows="5" required>SELECT message_type, count(*) AS n FROM events GROUP BY message_type ORDER BY n DESC LIMIT 10</textarea></label>
       <button type="submit" id="run">${t("run")}</button></form><div id="out"></div>`;
   nav();
+  restore();
   $("#sql-form").addEventListener("submit", async (e) => {
     e.preventDefault();
     const body = { sql: $("#sql").value };
     if (state.me.role === "inspector") { body.deliberation = $("#deliberation").value; body.case = $("#case").value.trim(); }
     try {
       const r = await api("/v1/sql", { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(body) });
-      $("#out").innerHTML = `<p class="ok" id="summary">${r.row_count} ${t("rows")} — ${t("scope")}: ${esc(r.scope)}</p>${table("answer", r.rows, null, r.columns)}`;
-    } catch (err) { $("#out").innerHTML = errorBox(err); }
+      const sql = $("#sql").value;
+      const draw = () => {
+        $("#sql").value = sql;
+        $("#out").innerHTML = `<p class="ok" id="summary">${r.row_count} ${t("rows")} — ${t("scope")}: ${esc(tr(r.scope))}</p>${table("answer", r.rows, null, r.columns)}`;
+      };
+      remember(draw);
+      draw();
+    } catch (err) {
+      const sql = $("#sql").value;
+      const draw = () => { $("#sql").value = sql; $("#out").innerHTML = errorBox(err); };
+      remember(draw);
+      draw();
+    }
   });
 }
 
@@ -399,22 +528,32 @@ async function renderStats() {
       $("#budget").innerHTML = `${t("budget")}: ρ ${b.rho_spent.toFixed(4)} / ${b.rho_total} (${t("left")} ρ ${b.rho_left.toFixed(4)}; ε ${b.epsilon_spent.toFixed(2)} at δ ${b.delta})`;
     } catch (err) { $("#budget").innerHTML = errorBox(err); }
   };
-  const show = (a) => {
+  // Long reports (hundreds of cells) are paged; the chart still shows the largest cells.
+  const REPORT_PAGE = 50;
+  const show = (a, page = 0) => {
     const rows = a.rows.map((r) => Object.fromEntries(a.columns.map((c, i) => [c, r[i]])));
+    const pages = Math.max(1, Math.ceil(rows.length / REPORT_PAGE));
+    page = Math.max(0, Math.min(page, pages - 1));
+    const first = page * REPORT_PAGE;
     // Dimension columns are those a margin shows as "Total".
     const dims = a.columns.filter((c, i) => a.rows.some((r) => r[i] === "Total"));
     const measure = a.columns.find((c) => !dims.includes(c));
     const cells = rows.filter((r, i) => !a.margin[i]);
-    const chart = bars("chart", cells.map((r) => ({ label: dims.map((d) => r[d]).join(" · "), value: r[measure] === ":c" ? 0 : r[measure] })), `${measure}`);
+    const chart = bars("chart", cells.map((r) => ({ label: dims.map((d) => r[d]).join(" · "), value: r[measure] === ":c" ? 0 : r[measure] })), word(measure));
     const p = a.privacy;
-    const noise = a.columns.map((c, i) => (p.noise[i] ? `<li>${esc(c)}: ${esc(p.noise[i])}</li>` : "")).join("");
-    $("#out").innerHTML = `<p id="noisy"><strong>${t("noisy")}</strong></p>${chart}${table("report-table", rows, (v) => (v === ":c" ? ' class="c" title="confidential"' : ""), a.columns)}
+    const noise = a.columns.map((c, i) => (p.noise[i] ? `<li>${esc(word(c))}: ${esc(p.noise[i])}</li>` : "")).join("");
+    $("#out").innerHTML = `<p id="noisy"><strong>${t("noisy")}</strong></p>${chart}${table("report-table", rows.slice(first, first + REPORT_PAGE), (v) => (v === ":c" ? ' class="c" title="confidential"' : ""), a.columns)}
+      <div class="pager">${pagerButtons("report-", page, pages)}</div>
       <p class="muted" id="legend">${t("confidential")}; ${t("margin")}.</p>
       <p class="muted" id="spent">${t("spent")} ρ ${p.rho_query.toFixed(4)}; ${t("left")} ρ ${p.rho_left.toFixed(4)} / ${p.rho_total}</p><ul class="muted">${noise}</ul>`;
-    document.querySelectorAll("#report-table tbody tr").forEach((tr, i) => { if (a.margin[i]) tr.style.fontWeight = "bold"; });
+    document.querySelectorAll("#report-table tbody tr").forEach((row, i) => { if (a.margin[first + i]) row.style.fontWeight = "bold"; });
+    if ($("#report-prev")) $("#report-prev").addEventListener("click", () => show(a, page - 1));
+    if ($("#report-next")) $("#report-next").addEventListener("click", () => show(a, page + 1));
+    remember(() => show(a, page));
   };
   const list = (await api("/v1/reports")).reports;
-  $("#report").innerHTML = list.map((r) => `<option value="${esc(r.name)}">${esc(r.title)}</option>`).join("");
+  $("#report").innerHTML = list.map((r) => `<option value="${esc(r.name)}">${esc(tr(r.title))}</option>`).join("");
+  restore();
   await showBudget();
   $("#stats-form").addEventListener("submit", async (e) => {
     e.preventDefault();
@@ -438,7 +577,7 @@ async function route() {
   }
   const here = location.hash || "#/signin";
   if (here === "#/signout") {
-    state.token = ""; state.me = null; sessionStorage.clear();
+    state.token = ""; state.me = null; state.redraw = null; sessionStorage.clear();
     location.hash = "#/signin";
     return;
   }
