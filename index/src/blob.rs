@@ -38,6 +38,33 @@ pub fn pack(header: &BlobHeader, contents: &[Vec<u8>]) -> Result<Vec<u8>, IndexE
     Ok(out)
 }
 
+/// Reads the header of a blob of `total` bytes from its first bytes `prefix`, checking the total
+/// length as [`unpack`] does, without the files' bytes (`verify` hashes a blob as a stream).
+pub fn unpack_header(prefix: &[u8], total: u64) -> Result<BlobHeader, IndexError> {
+    let bad = |why: &str| IndexError::Corrupt(why.to_owned());
+    if prefix.len() < 12 || &prefix[..8] != MAGIC {
+        return Err(bad("missing IRISIDX1 magic"));
+    }
+    let len = u32::from_le_bytes([prefix[8], prefix[9], prefix[10], prefix[11]]) as usize;
+    let head = prefix
+        .get(12..12 + len)
+        .ok_or_else(|| bad("truncated header"))?;
+    let header: BlobHeader =
+        serde_json::from_slice(head).map_err(|e| IndexError::Corrupt(e.to_string()))?;
+    let want = header
+        .files
+        .iter()
+        .try_fold((12 + len) as u64, |at, (_, size)| at.checked_add(*size))
+        .ok_or_else(|| bad("file too large"))?;
+    if want > total {
+        return Err(bad("truncated file"));
+    }
+    if want < total {
+        return Err(bad("trailing bytes"));
+    }
+    Ok(header)
+}
+
 /// Reads the header of a blob and the bytes of its files, in the order of `header.files`.
 pub fn unpack(blob: &[u8]) -> Result<(BlobHeader, Vec<&[u8]>), IndexError> {
     let bad = |why: &str| IndexError::Corrupt(why.to_owned());
@@ -64,4 +91,30 @@ pub fn unpack(blob: &[u8]) -> Result<(BlobHeader, Vec<&[u8]>), IndexError> {
         return Err(bad("trailing bytes"));
     }
     Ok((header, files))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_header_read_from_a_prefix_agrees_with_unpack() {
+        let header = BlobHeader {
+            partition_sha256: "ab".into(),
+            rows: 3,
+            row_groups: vec![3],
+            files: vec![("a".into(), 4), ("b".into(), 2)],
+        };
+        let blob = pack(&header, &[b"aaaa".to_vec(), b"bb".to_vec()]).expect("pack");
+        let total = blob.len() as u64;
+        assert!(unpack_header(&blob[..20], total).is_err());
+        assert_eq!(unpack_header(&blob, total).expect("header"), header);
+        for cut in 0..blob.len() {
+            assert_eq!(
+                unpack_header(&blob, cut as u64).is_ok(),
+                unpack(&blob[..cut]).is_ok()
+            );
+        }
+        assert!(unpack_header(&blob, total + 1).is_err());
+    }
 }

@@ -15,5 +15,9 @@ pub use blob::BlobHeader;
 pub fn read_header(blob: &[u8]) -> Result<BlobHeader, IndexError> {
     blob::unpack(blob).map(|(header, _)| header)
 }
+/// The header of a blob of `total` bytes, read from its first bytes (see [`blob::unpack_header`]).
+pub fn read_header_prefix(prefix: &[u8], total: u64) -> Result<BlobHeader, IndexError> {
+    blob::unpack_header(prefix, total)
+}
 pub use error::IndexError;
 pub use partition_index::{INDEXED_COLUMNS, PartitionIndex, build_index};

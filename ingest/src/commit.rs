@@ -5,6 +5,13 @@
 //! refused and the sequencer goes back to what the last successful sync made durable. The next batch
 //! starts a fresh segment (the failed one keeps only its acknowledged frames for sealing), so a full disk
 //! is recovered from without a restart once space is back; until then every batch is refused.
+//!
+//! Bounded backlog ([`IngestLimits`]): a segment is closed once it holds `max_segment_bytes` (the sealer
+//! then seals it), and while the log's segments not yet sealed hold `max_backlog_bytes` a collector's
+//! batch is refused whole, before it is sequenced or written ([`CommitError::Backlog`]): nothing of it
+//! is stored, nothing refused is half-written, and the collector sends it again later. Iris's own
+//! audit events are never refused for backlog (one small record per request; refusing them would
+//! refuse every request, reads included).
 
 use crate::event::{Event, Rejection};
 use crate::sequencer::{Admission, Sequencer};
@@ -61,6 +68,51 @@ pub enum CommitError {
     Stopped,
     #[error("cannot encode WAL record: {0}")]
     Encode(#[from] serde_json::Error),
+    /// The unsealed backlog is over its limit: nothing of the batch was stored.
+    #[error(
+        "the write-ahead log holds {backlog} bytes not yet sealed, over the limit of {limit}: nothing of this batch was stored; send it again later"
+    )]
+    Backlog {
+        /// Bytes in the log's segments not yet sealed.
+        backlog: u64,
+        /// The limit ([`IngestLimits::max_backlog_bytes`]).
+        limit: u64,
+    },
+}
+
+/// Default [`IngestLimits::max_segment_bytes`]: 64 MiB.
+pub const DEFAULT_MAX_SEGMENT_BYTES: u64 = 64 << 20;
+/// Default [`IngestLimits::max_backlog_bytes`]: 1 GiB.
+pub const DEFAULT_MAX_BACKLOG_BYTES: u64 = 1 << 30;
+
+/// Bounds of the write-ahead log under ingest.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct IngestLimits {
+    /// A segment is closed, for the sealer, once it holds this many bytes (0: only on rotation).
+    pub max_segment_bytes: u64,
+    /// Collectors' batches are refused while the log's segments not yet sealed (closed and current)
+    /// hold this many bytes (0: never).
+    pub max_backlog_bytes: u64,
+}
+
+impl Default for IngestLimits {
+    fn default() -> Self {
+        IngestLimits {
+            max_segment_bytes: DEFAULT_MAX_SEGMENT_BYTES,
+            max_backlog_bytes: DEFAULT_MAX_BACKLOG_BYTES,
+        }
+    }
+}
+
+/// What the committer thread tells its handles.
+#[derive(Default)]
+struct Shared {
+    /// Events made durable since the last rotation.
+    pending: AtomicU64,
+    /// Bytes in the log's segments not yet sealed, as of the last group commit.
+    backlog: AtomicU64,
+    /// Segments closed for size since the last rotation.
+    closed: AtomicU64,
 }
 
 enum Command {
@@ -72,20 +124,48 @@ enum Command {
 #[derive(Clone)]
 pub struct Committer {
     tx: mpsc::Sender<Command>,
-    pending: Arc<AtomicU64>,
+    shared: Arc<Shared>,
+    limits: IngestLimits,
 }
 
 impl Committer {
-    /// Starts the thread that owns `wal` and `sequencer`.
+    /// Starts the thread that owns `wal` and `sequencer`, with the default [`IngestLimits`].
     pub fn start(wal: Wal, sequencer: Sequencer) -> Committer {
+        Committer::start_with(wal, sequencer, IngestLimits::default())
+    }
+
+    /// Starts the thread that owns `wal` and `sequencer`, within `limits`.
+    pub fn start_with(wal: Wal, sequencer: Sequencer, limits: IngestLimits) -> Committer {
         let (tx, rx) = mpsc::channel();
-        let pending = Arc::new(AtomicU64::new(0));
-        let counter = pending.clone();
+        let shared = Arc::new(Shared::default());
+        let thread_shared = shared.clone();
         std::thread::Builder::new()
             .name("iris-wal".into())
-            .spawn(move || run(wal, sequencer, rx, counter))
+            .spawn(move || run(wal, sequencer, rx, thread_shared, limits))
             .expect("spawning the WAL thread");
-        Committer { tx, pending }
+        Committer { tx, shared, limits }
+    }
+
+    /// The bounds it runs within.
+    pub fn limits(&self) -> IngestLimits {
+        self.limits
+    }
+
+    /// Bytes in the log's segments not yet sealed, as of the last group commit.
+    pub fn backlog_bytes(&self) -> u64 {
+        self.shared.backlog.load(Ordering::Relaxed)
+    }
+
+    /// Whether the backlog was over its limit at the last group commit (the group-commit thread
+    /// decides on each batch; this is what the sealer looks at).
+    pub fn over_backlog(&self) -> Option<CommitError> {
+        let (backlog, limit) = (self.backlog_bytes(), self.limits.max_backlog_bytes);
+        (limit > 0 && backlog >= limit).then_some(CommitError::Backlog { backlog, limit })
+    }
+
+    /// Segments closed for their size since the last [`Committer::rotate`]: ready for the sealer.
+    pub fn closed_segments(&self) -> u64 {
+        self.shared.closed.load(Ordering::Relaxed)
     }
 
     /// Sequences the batch and returns once it is durable.
@@ -117,11 +197,30 @@ impl Committer {
 
     /// Events made durable since the last rotation (what the next seal will pick up).
     pub fn pending_events(&self) -> u64 {
-        self.pending.load(Ordering::Relaxed)
+        self.shared.pending.load(Ordering::Relaxed)
     }
 }
 
-fn run(mut wal: Wal, mut seq: Sequencer, rx: mpsc::Receiver<Command>, pending: Arc<AtomicU64>) {
+/// Bytes of the log not yet sealed (every segment still in its directory), or 0 when it cannot be
+/// listed (said in the log: a listing error must not stop ingest).
+fn backlog_of(wal: &Wal) -> u64 {
+    match crate::wal::segments_bytes(wal.dir()) {
+        Ok(b) => b,
+        Err(e) => {
+            tracing::warn!("cannot measure the write-ahead log backlog: {e}");
+            0
+        }
+    }
+}
+
+fn run(
+    mut wal: Wal,
+    mut seq: Sequencer,
+    rx: mpsc::Receiver<Command>,
+    shared: Arc<Shared>,
+    limits: IngestLimits,
+) {
+    let pending = &shared.pending;
     // The sequencer as of the last successful sync: what a failure goes back to.
     let mut durable = seq.clone();
     let mut failed: Option<String> = None;
@@ -146,11 +245,31 @@ fn run(mut wal: Wal, mut seq: Sequencer, rx: mpsc::Receiver<Command>, pending: A
         let mut commits = Vec::new();
         let mut rotations = Vec::new();
         let mut appended = 0u64;
+        // The backlog as the group starts (everything before it is written and synced), plus what the
+        // group appends: a batch that finds it at the limit is refused before it is sequenced.
+        let backlog = if limits.max_backlog_bytes > 0 {
+            backlog_of(&wal)
+        } else {
+            0
+        };
+        shared.backlog.store(backlog, Ordering::Relaxed);
+        let start_bytes = wal.current_bytes();
         for cmd in group {
             match cmd {
                 Command::Commit(batch, reply) => {
                     if let Some(why) = &failed {
                         let _ = reply.send(Err(CommitError::Failed(why.clone())));
+                        continue;
+                    }
+                    let now = backlog + wal.current_bytes().saturating_sub(start_bytes);
+                    if limits.max_backlog_bytes > 0
+                        && now >= limits.max_backlog_bytes
+                        && !batch.assign_seq
+                    {
+                        let _ = reply.send(Err(CommitError::Backlog {
+                            backlog: now,
+                            limit: limits.max_backlog_bytes,
+                        }));
                         continue;
                     }
                     match append(&mut wal, &mut seq, batch) {
@@ -186,8 +305,25 @@ fn run(mut wal: Wal, mut seq: Sequencer, rx: mpsc::Receiver<Command>, pending: A
                 for (reply, outcome) in commits {
                     let _ = reply.send(Ok(outcome));
                 }
+                let rotated = !rotations.is_empty();
                 for reply in rotations {
                     let _ = reply.send(Ok(closed.clone()));
+                }
+                if rotated {
+                    shared.closed.store(0, Ordering::Relaxed);
+                } else if limits.max_segment_bytes > 0
+                    && wal.current_bytes() >= limits.max_segment_bytes
+                {
+                    // Full: close it for the sealer (what it holds is synced and acknowledged).
+                    match wal.rotate() {
+                        Ok(_) => {
+                            shared.closed.fetch_add(1, Ordering::Relaxed);
+                        }
+                        Err(e) => {
+                            tracing::error!("closing a full write-ahead log segment failed: {e}");
+                            failed = Some(e.to_string());
+                        }
+                    }
                 }
             }
             Err(why) => {

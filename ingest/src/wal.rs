@@ -21,9 +21,13 @@
 //! old rule (everything after the first bad record is a torn tail).
 
 use std::fs::{self, File, OpenOptions};
-use std::io::{BufWriter, Read, Write};
+use std::io::{BufWriter, Write};
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
+
+mod reader;
+use reader::Source as _;
+pub use reader::{FrameSpan, WINDOW};
 
 /// Errors of the write-ahead log.
 #[derive(Debug, thiserror::Error)]
@@ -238,6 +242,11 @@ impl Wal {
         self.frames = 0;
         self.marks.clear();
         Ok(())
+    }
+
+    /// The log's directory.
+    pub fn dir(&self) -> &Path {
+        &self.dir
     }
 
     /// Bytes appended to the current segment.
@@ -592,80 +601,30 @@ pub struct Decoded<'a> {
     pub damaged: Vec<(usize, usize)>,
 }
 
-/// Tries to read one frame at `pos`; returns its payload and end.
-fn frame_at(buf: &[u8], pos: usize) -> Option<(&[u8], usize)> {
-    let head = buf.get(pos..pos.checked_add(FRAME_HEADER)?)?;
-    if head[..4] != FRAME_MAGIC {
-        return None;
-    }
-    let len = u32::from_le_bytes([head[4], head[5], head[6], head[7]]) as usize;
-    if len > MAX_RECORD {
-        return None;
-    }
-    let crc = u32::from_le_bytes([head[8], head[9], head[10], head[11]]);
-    let start = pos + FRAME_HEADER;
-    let payload = buf.get(start..start.checked_add(len)?)?;
-    let mut h = crc32fast::Hasher::new();
-    h.update(&head[4..8]);
-    h.update(payload);
-    (h.finalize() == crc).then_some((payload, start + len))
-}
-
 /// Splits a segment's bytes into intact frames and damaged ranges. After damage the scan resynchronises
 /// on the next frame magic whose length and checksum hold. Never panics, on any input.
 pub fn decode_frames(buf: &[u8]) -> Decoded<'_> {
-    let mut out = Decoded::default();
-    let mut pos = 0usize;
-    let mut damage_start: Option<usize> = None;
-    while pos < buf.len() {
-        if let Some((payload, end)) = frame_at(buf, pos) {
-            if let Some(s) = damage_start.take() {
-                out.damaged.push((s, pos));
-            }
-            out.frames.push(RawFrame {
-                offset: pos,
-                payload,
-            });
-            pos = end;
-            continue;
-        }
-        if damage_start.is_none() {
-            damage_start = Some(pos);
-        }
-        // Next candidate: the next occurrence of the magic's first byte.
-        pos = match buf[pos + 1..].iter().position(|b| *b == FRAME_MAGIC[0]) {
-            Some(i) => pos + 1 + i,
-            None => buf.len(),
-        };
-    }
-    if let Some(s) = damage_start {
-        out.damaged.push((s, buf.len()));
-    }
-    out
+    decode_with(buf, false)
 }
 
-/// Old segments: `[len u32][crc32 u32][payload]`, read up to the first bad record.
-fn decode_legacy(buf: &[u8]) -> Decoded<'_> {
+/// The same decoder as [`SegmentReader`], over bytes in memory.
+fn decode_with(buf: &[u8], legacy: bool) -> Decoded<'_> {
+    let mut d = reader::Decoder::new(reader::Slice(buf), legacy);
     let mut out = Decoded::default();
-    let mut pos = 0usize;
-    while pos + 8 <= buf.len() {
-        let len = u32::from_le_bytes([buf[pos], buf[pos + 1], buf[pos + 2], buf[pos + 3]]) as usize;
-        let crc = u32::from_le_bytes([buf[pos + 4], buf[pos + 5], buf[pos + 6], buf[pos + 7]]);
-        let Some(end) = (pos + 8).checked_add(len).filter(|e| *e <= buf.len()) else {
-            break;
-        };
-        if crc32fast::hash(&buf[pos + 8..end]) != crc {
-            break;
-        }
+    // A slice source cannot fail: every read is a bounds-checked `get`.
+    while let Ok(Some(span)) = d.next_span() {
+        let header = if legacy { 8 } else { FRAME_HEADER };
+        let from = span.offset as usize + header;
         out.frames.push(RawFrame {
-            offset: pos,
-            payload: &buf[pos + 8..end],
+            offset: span.offset as usize,
+            payload: &buf[from..from + span.len as usize],
         });
-        pos = end;
     }
-    if pos < buf.len() {
-        out.damaged.push((pos, buf.len()));
-    }
+    out.damaged = d
+        .damaged
+        .iter()
+        .map(|(s, e)| (*s as usize, *e as usize))
+        .collect();
     out
 }
 
@@ -725,6 +684,72 @@ pub struct SegmentScan {
 }
 
 impl SegmentScan {
+    /// Where its frames lie, without their payloads.
+    pub fn layout(&self) -> SegmentLayout {
+        SegmentLayout {
+            path: self.path.clone(),
+            len: self.len,
+            spans: self
+                .frames
+                .iter()
+                .map(|f| FrameSpan {
+                    offset: f.offset,
+                    len: f.payload.len() as u64,
+                })
+                .collect(),
+            damaged: self.damaged.clone(),
+            acked: self.acked.clone(),
+        }
+    }
+
+    /// Damage that may have cost acknowledged records (empty when only a torn tail is damaged).
+    pub fn corruption(&self) -> Vec<Corruption> {
+        self.layout().corruption()
+    }
+
+    /// The frames to seal: those within the acknowledged end (all of them for a segment without a
+    /// readable acknowledgement record). Intact frames after it were never acknowledged.
+    pub fn acknowledged_frames(&self) -> impl Iterator<Item = &Frame> {
+        let end = self.acked.end();
+        self.frames
+            .iter()
+            .filter(move |f| f.offset + (FRAME_HEADER + f.payload.len()) as u64 <= end)
+    }
+
+    /// Damaged bytes after the acknowledged end: a torn, never-acknowledged tail.
+    pub fn torn_bytes(&self) -> u64 {
+        self.layout().torn_bytes()
+    }
+}
+
+impl Acked {
+    /// The acknowledged end: frames ending after it were never acknowledged (no bound without a
+    /// readable record).
+    pub fn end(&self) -> u64 {
+        match self {
+            Acked::Known { bytes, .. } => *bytes,
+            _ => u64::MAX,
+        }
+    }
+}
+
+/// Where a segment's intact frames and damaged ranges lie, and how far it was acknowledged: what
+/// recovery decides on, read in bounded memory ([`scan_layout`]).
+#[derive(Clone, Debug)]
+pub struct SegmentLayout {
+    /// The segment file.
+    pub path: PathBuf,
+    /// Its size.
+    pub len: u64,
+    /// Intact frames, in order.
+    pub spans: Vec<FrameSpan>,
+    /// Byte ranges `[start, end)` outside any intact frame.
+    pub damaged: Vec<(u64, u64)>,
+    /// How far it was acknowledged.
+    pub acked: Acked,
+}
+
+impl SegmentLayout {
     /// Damage that may have cost acknowledged records (empty when only a torn tail is damaged).
     pub fn corruption(&self) -> Vec<Corruption> {
         let mut out = Vec::new();
@@ -759,7 +784,7 @@ impl SegmentScan {
                         }),
                     }
                 } else if out.is_empty() {
-                    let within = self.frames.iter().filter(|f| f.offset < *bytes).count() as u64;
+                    let within = self.spans.iter().filter(|f| f.offset < *bytes).count() as u64;
                     if within != *frames {
                         out.push(Corruption {
                             offset: 0,
@@ -802,18 +827,6 @@ impl SegmentScan {
         out
     }
 
-    /// The frames to seal: those within the acknowledged end (all of them for a segment without a
-    /// readable acknowledgement record). Intact frames after it were never acknowledged.
-    pub fn acknowledged_frames(&self) -> impl Iterator<Item = &Frame> {
-        let end = match self.acked {
-            Acked::Known { bytes, .. } => bytes,
-            _ => u64::MAX,
-        };
-        self.frames
-            .iter()
-            .filter(move |f| f.offset + (FRAME_HEADER + f.payload.len()) as u64 <= end)
-    }
-
     /// Damaged bytes after the acknowledged end: a torn, never-acknowledged tail.
     pub fn torn_bytes(&self) -> u64 {
         let from = match self.acked {
@@ -828,12 +841,78 @@ impl SegmentScan {
     }
 }
 
-/// Reads one segment: its intact frames, its damaged ranges and its acknowledgement record.
-pub fn scan_segment(path: &Path) -> Result<SegmentScan, WalError> {
-    // The acknowledgement record first: it is written after the bytes it covers are synced, so a log
-    // still being appended to (`verify` beside a running server) never looks shorter than acknowledged.
+/// Reads a segment one frame at a time (memory: a window of [`WINDOW`] bytes, or the largest frame):
+/// what the sealer replays, however large the segment.
+pub struct SegmentReader {
+    path: PathBuf,
+    decoder: reader::Decoder<reader::Windowed>,
+    spans: Vec<FrameSpan>,
+    acked: Acked,
+}
+
+impl SegmentReader {
+    /// Opens segment `path`, its acknowledgement record first: it is written after the bytes it covers
+    /// are synced, so a log still being appended to (`verify` beside a running server) never looks
+    /// shorter than acknowledged.
+    pub fn open(path: &Path) -> Result<SegmentReader, WalError> {
+        let ack = read_acked(path)?;
+        let mut src = reader::Windowed::open(path)?;
+        let legacy = ack == Acked::Missing
+            && src.len() > 0
+            && src
+                .get(0, FRAME_MAGIC.len().min(src.len() as usize))?
+                .is_some_and(|head| head != FRAME_MAGIC);
+        Ok(SegmentReader {
+            path: path.to_owned(),
+            decoder: reader::Decoder::new(src, legacy),
+            spans: Vec::new(),
+            acked: if legacy { Acked::Legacy } else { ack },
+        })
+    }
+
+    /// How far the segment was acknowledged.
+    pub fn acked(&self) -> &Acked {
+        &self.acked
+    }
+
+    /// The next intact frame (acknowledged or not: compare its end with [`Acked::end`]) with its
+    /// payload, or `None` at the end of the segment.
+    pub fn next_frame(&mut self) -> Result<Option<(FrameSpan, &[u8])>, WalError> {
+        let Some(span) = self.decoder.next_span()? else {
+            return Ok(None);
+        };
+        self.spans.push(span);
+        let path = &self.path;
+        let payload = self.decoder.payload(span).map_err(|e| match e {
+            WalError::Io { source, .. } => io(path)(source),
+            other => other,
+        })?;
+        Ok(Some((span, payload)))
+    }
+
+    /// Reads to the end, then says where every frame and damaged range lay.
+    pub fn finish(mut self) -> Result<SegmentLayout, WalError> {
+        while let Some(span) = self.decoder.next_span()? {
+            self.spans.push(span);
+        }
+        Ok(SegmentLayout {
+            len: reader::Source::len(&self.decoder.src),
+            path: self.path,
+            spans: self.spans,
+            damaged: std::mem::take(&mut self.decoder.damaged),
+            acked: self.acked,
+        })
+    }
+}
+
+/// Where a segment's frames and damage lie, read in bounded memory (no payload kept).
+pub fn scan_layout(path: &Path) -> Result<SegmentLayout, WalError> {
+    SegmentReader::open(path)?.finish()
+}
+
+fn read_acked(path: &Path) -> Result<Acked, WalError> {
     let ack_path = ack_path_of(path);
-    let ack = match fs::read(&ack_path) {
+    Ok(match fs::read(&ack_path) {
         Ok(rec) => match decode_ack(&rec) {
             Ok(r) => Acked::Known {
                 bytes: r.bytes,
@@ -844,35 +923,42 @@ pub fn scan_segment(path: &Path) -> Result<SegmentScan, WalError> {
         },
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Acked::Missing,
         Err(e) => return Err(io(&ack_path)(e)),
-    };
-    let mut buf = Vec::new();
-    File::open(path)
-        .and_then(|mut f| f.read_to_end(&mut buf))
-        .map_err(io(path))?;
-    let legacy = ack == Acked::Missing && !buf.is_empty() && !buf.starts_with(&FRAME_MAGIC);
-    let (decoded, acked) = if legacy {
-        (decode_legacy(&buf), Acked::Legacy)
-    } else {
-        (decode_frames(&buf), ack)
-    };
-    Ok(SegmentScan {
-        path: path.to_owned(),
-        len: buf.len() as u64,
-        frames: decoded
-            .frames
-            .iter()
-            .map(|f| Frame {
-                offset: f.offset as u64,
-                payload: f.payload.to_vec(),
-            })
-            .collect(),
-        damaged: decoded
-            .damaged
-            .iter()
-            .map(|(s, e)| (*s as u64, *e as u64))
-            .collect(),
-        acked,
     })
+}
+
+/// Reads one segment: its intact frames (payloads in memory: for tests and tools; the sealer streams
+/// with [`SegmentReader`]), its damaged ranges and its acknowledgement record.
+pub fn scan_segment(path: &Path) -> Result<SegmentScan, WalError> {
+    let mut reader = SegmentReader::open(path)?;
+    let mut frames = Vec::new();
+    while let Some((span, payload)) = reader.next_frame()? {
+        frames.push(Frame {
+            offset: span.offset,
+            payload: payload.to_vec(),
+        });
+    }
+    let layout = reader.finish()?;
+    Ok(SegmentScan {
+        path: layout.path,
+        len: layout.len,
+        frames,
+        damaged: layout.damaged,
+        acked: layout.acked,
+    })
+}
+
+/// Bytes in the log's segments in `dir` (closed and current): the backlog not yet sealed.
+pub fn segments_bytes(dir: &Path) -> Result<u64, WalError> {
+    let mut total = 0u64;
+    for (_, p) in segments(dir)? {
+        match fs::metadata(&p) {
+            Ok(m) => total += m.len(),
+            // Sealed and deleted meanwhile.
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(io(&p)(e)),
+        }
+    }
+    Ok(total)
 }
 
 /// Deletes sealed segments and their acknowledgement records.
@@ -1117,6 +1203,71 @@ mod tests {
         assert_eq!(scan.frames.len(), 2);
         assert_eq!(scan.torn_bytes(), 3);
         assert!(scan.corruption().is_empty());
+    }
+
+    #[test]
+    fn the_streaming_reader_finds_what_the_whole_buffer_decoder_finds() {
+        // Frames of every size around the reader's window, damage anywhere: a file read a window at a
+        // time gives the same frames and damaged ranges as its bytes decoded at once.
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut rng = 0x2545_f491_4f6c_dd1du64;
+        let mut next = move |n: u64| {
+            rng ^= rng << 13;
+            rng ^= rng >> 7;
+            rng ^= rng << 17;
+            rng % n
+        };
+        for round in 0..6 {
+            let mut bytes = Vec::new();
+            while bytes.len() < 3 * WINDOW {
+                let len = match next(4) {
+                    0 => next(64) as usize,
+                    1 => next(WINDOW as u64 / 3) as usize,
+                    2 => WINDOW + next(4096) as usize - 2048,
+                    _ => next(1 << 16) as usize,
+                };
+                let payload: Vec<u8> = (0..len).map(|i| (i % 251) as u8).collect();
+                bytes.extend_from_slice(&encode_frame(&payload).expect("frame"));
+            }
+            for _ in 0..round * 3 {
+                let at = next(bytes.len() as u64) as usize;
+                bytes[at] ^= 0x5a;
+            }
+            if round % 2 == 1 {
+                let cut = next(bytes.len() as u64) as usize;
+                bytes.truncate(bytes.len() - cut / 4);
+            }
+            let path = dir.path().join(format!("wal-{:010}.log", round + 1));
+            fs::write(&path, &bytes).expect("write");
+            let want = decode_frames(&bytes);
+            let scan = scan_segment(&path).expect("scan");
+            let got: Vec<(u64, usize)> = scan
+                .frames
+                .iter()
+                .map(|f| (f.offset, f.payload.len()))
+                .collect();
+            let expected: Vec<(u64, usize)> = want
+                .frames
+                .iter()
+                .map(|f| (f.offset as u64, f.payload.len()))
+                .collect();
+            assert_eq!(got, expected, "round {round}");
+            assert!(
+                scan.frames
+                    .iter()
+                    .zip(&want.frames)
+                    .all(|(a, b)| a.payload == b.payload)
+            );
+            let damaged: Vec<(u64, u64)> = want
+                .damaged
+                .iter()
+                .map(|(a, b)| (*a as u64, *b as u64))
+                .collect();
+            assert_eq!(scan.damaged, damaged, "round {round}");
+            let layout = scan_layout(&path).expect("layout");
+            assert_eq!(layout.damaged, damaged);
+            assert_eq!(layout.spans.len(), expected.len());
+        }
     }
 
     #[test]

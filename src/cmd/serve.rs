@@ -15,6 +15,8 @@ pub struct ServeArgs {
     /// Demo mode: make a key if there is none, import the sample data into an empty store, print tokens.
     #[arg(long)]
     demo: bool,
+    #[command(flatten)]
+    ingest: IngestOpts,
     /// Seal waiting events at least this often (seconds).
     #[arg(long, default_value_t = 10)]
     seal_interval: u64,
@@ -58,7 +60,8 @@ pub async fn run(
             eprintln!("demo: made signing key `{}`", k.id);
         }
     }
-    let (wh, _) = open_warehouse(dir.clone()).await?;
+    let (mut wh, _) = open_warehouse(dir.clone()).await?;
+    args.ingest.apply(&mut wh).await;
     if args.demo {
         let empty = wh.sealer().lock().await.seal_count() == 0;
         if empty {
@@ -202,4 +205,63 @@ pub(crate) fn write_private(path: &std::path::Path, text: &str) -> anyhow::Resul
     let mut f = options.open(path)?;
     f.write_all(text.as_bytes())?;
     Ok(())
+}
+
+/// Bounds of the HTTP ingest (issue 17): the server's memory does not follow the unsealed backlog.
+#[derive(clap::Args)]
+pub struct IngestOpts {
+    /// Close a write-ahead log segment, and seal it, once it holds this many bytes (`64MiB`, `1GiB`
+    /// or plain bytes) [default: 64MiB].
+    #[arg(long, env = "IRIS_WAL_SEGMENT_BYTES", value_parser = parse_bytes)]
+    pub wal_segment_bytes: Option<u64>,
+    /// Refuse collectors' batches (503 with Retry-After, nothing stored) while the write-ahead log
+    /// holds this many bytes not yet sealed; 0 never refuses [default: 1GiB].
+    #[arg(long, env = "IRIS_INGEST_BACKLOG_BYTES", value_parser = parse_bytes)]
+    pub ingest_backlog_bytes: Option<u64>,
+    /// Seal the write-ahead log this many records at a time: bounds the sealer's memory
+    /// [default: 100000].
+    #[arg(long, env = "IRIS_SEAL_CHUNK_EVENTS")]
+    pub seal_chunk_events: Option<usize>,
+}
+
+impl IngestOpts {
+    /// The limits, defaults filled in.
+    pub fn limits(&self) -> iris_ingest::commit::IngestLimits {
+        let d = iris_ingest::commit::IngestLimits::default();
+        iris_ingest::commit::IngestLimits {
+            max_segment_bytes: self.wal_segment_bytes.unwrap_or(d.max_segment_bytes),
+            max_backlog_bytes: self.ingest_backlog_bytes.unwrap_or(d.max_backlog_bytes),
+        }
+    }
+
+    /// Sets them on the warehouse before the server starts its write-ahead log.
+    pub async fn apply(&self, wh: &mut iris_store::warehouse::Warehouse) {
+        wh.set_ingest_limits(self.limits());
+        if let Some(n) = self.seal_chunk_events {
+            wh.sealer().lock().await.set_chunk_events(n);
+        }
+    }
+}
+
+/// `64MiB`, `512KiB`, `1GiB`, `1000000` (bytes); `K`/`M`/`G` are binary units too.
+pub fn parse_bytes(text: &str) -> Result<u64, String> {
+    let t = text.trim();
+    let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
+    let (digits, unit) = t.split_at(split);
+    let n: u64 = digits
+        .parse()
+        .map_err(|_| format!("`{text}` is not a size (e.g. 64MiB, 1GiB, 1048576)"))?;
+    let shift = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 0,
+        "k" | "kb" | "kib" => 10,
+        "m" | "mb" | "mib" => 20,
+        "g" | "gb" | "gib" => 30,
+        other => {
+            return Err(format!(
+                "unknown size unit `{other}` in `{text}` (KiB, MiB, GiB)"
+            ));
+        }
+    };
+    n.checked_mul(1u64 << shift)
+        .ok_or_else(|| format!("`{text}` is too large"))
 }

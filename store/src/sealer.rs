@@ -98,7 +98,13 @@ pub struct Sealer {
     manifest: Manifest,
     /// The write-ahead log's second copy, if any.
     wal_mirror: Option<PathBuf>,
+    /// Records sealed at once when replaying the write-ahead log.
+    chunk_events: usize,
 }
+
+/// Default of [`Sealer::set_chunk_events`]: events (and rejections) of the write-ahead log sealed at
+/// once. About 100 MB of decoded events, Arrow and Parquet at its peak.
+pub const DEFAULT_CHUNK_EVENTS: usize = 100_000;
 
 /// A partition encoded and ready to be written and sealed.
 struct Encoded {
@@ -125,6 +131,7 @@ impl Sealer {
             loc,
             signer,
             wal_mirror: None,
+            chunk_events: DEFAULT_CHUNK_EVENTS,
         })
     }
 
@@ -309,6 +316,10 @@ impl Sealer {
 
     /// Seals the contents of closed WAL segments, then deletes them. Refuses, sealing nothing, when a
     /// segment is damaged before its acknowledged end ([`StoreError::WalCorrupt`]; `iris recover`).
+    ///
+    /// One segment after the other, in bounded memory (read a frame at a time, sealed every
+    /// [`Sealer::set_chunk_events`] records), each deleted with its mirror copy once sealed: the
+    /// backlog (what the committer measures on disk) shrinks as sealing goes.
     pub async fn seal_wal(&mut self, segments: &[PathBuf]) -> Result<SealSummary, StoreError> {
         if segments.is_empty() {
             return Ok(SealSummary::default());
@@ -318,9 +329,32 @@ impl Sealer {
         if !damage.is_empty() {
             return Err(WalCorrupt { damage }.into());
         }
-        let (total, _) = self.seal_segments(&chosen).await?;
-        iris_ingest::wal::remove_segments(&copies)?;
+        let mut total = SealSummary::default();
+        for segment in &chosen {
+            let (summary, _) = self.seal_segments(std::slice::from_ref(segment)).await?;
+            total.add(&summary);
+            let name = segment.file_name();
+            let its: Vec<PathBuf> = copies
+                .iter()
+                .filter(|c| c.file_name() == name)
+                .cloned()
+                .collect();
+            iris_ingest::wal::remove_segments(&its)?;
+        }
+        // Copies with no readable counterpart chosen (none in practice): removed with the rest.
+        let left: Vec<PathBuf> = copies
+            .iter()
+            .filter(|c| !chosen.iter().any(|s| s.file_name() == c.file_name()))
+            .cloned()
+            .collect();
+        iris_ingest::wal::remove_segments(&left)?;
         Ok(total)
+    }
+
+    /// Seals a write-ahead log's records every `events` events (and rejections) at most: the memory of
+    /// sealing is bounded by it, whatever the backlog (default [`DEFAULT_CHUNK_EVENTS`]).
+    pub fn set_chunk_events(&mut self, events: usize) {
+        self.chunk_events = events.max(1);
     }
 
     /// Keeps a second copy of the write-ahead log in `mirror`: a segment damaged in one copy is read
@@ -339,7 +373,7 @@ impl Sealer {
             return Ok((segments.to_vec(), segments.to_vec()));
         };
         let sound = |p: &PathBuf| -> Result<bool, StoreError> {
-            Ok(iris_ingest::wal::scan_segment(p)?.corruption().is_empty())
+            Ok(iris_ingest::wal::scan_layout(p)?.corruption().is_empty())
         };
         let (mut chosen, mut copies) = (Vec::new(), Vec::new());
         for p in segments {
@@ -380,20 +414,23 @@ impl Sealer {
         let mut events = Vec::new();
         let mut rejections = Vec::new();
         for path in segments {
-            let (_, records) = wal_replay::read_records(path)?;
-            frames += records.len() as u64;
-            for r in records {
+            let mut records = wal_replay::Records::open(path)?;
+            while let Some(r) = records.next_record()? {
                 events.extend(r.events);
                 rejections.extend(r.rejections);
+                // Bound memory whatever the backlog: seal every chunk (a crash between chunks is
+                // safe: the segment stays until all of it is sealed, and what a seal covers is
+                // dropped when it is read again).
+                if events.len() + rejections.len() >= self.chunk_events {
+                    total.add(
+                        &self
+                            .seal(std::mem::take(&mut events), std::mem::take(&mut rejections))
+                            .await?,
+                    );
+                }
             }
-            // Bound memory on a large backlog: seal every few million events.
-            if events.len() >= 4_000_000 {
-                total.add(
-                    &self
-                        .seal(std::mem::take(&mut events), std::mem::take(&mut rejections))
-                        .await?,
-                );
-            }
+            frames += records.frames();
+            records.finish()?;
         }
         total.add(&self.seal(events, rejections).await?);
         Ok((total, frames))

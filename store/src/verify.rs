@@ -8,8 +8,8 @@ use crate::keys::Keyring;
 use crate::layout::{CHAIN, COMPACTED, EVENTS, INDEX, REJECTIONS, TABLES, index_path};
 use crate::location::StoreLocation;
 use crate::manifest::Manifest;
-use crate::reindex::{IndexState, index_state};
-use crate::seal::{GENESIS, Seal, SealKind, sha256_hex};
+use crate::reindex::IndexState;
+use crate::seal::{GENESIS, Seal, SealKind};
 use futures::TryStreamExt;
 use iris_ingest::IntervalSet;
 use object_store::ObjectStoreExt;
@@ -132,6 +132,8 @@ pub struct Report {
     pub seals: u64,
     pub partitions: u64,
     pub bytes: u64,
+    /// Bytes read and hashed: the live files and their index blobs.
+    pub hashed: u64,
     /// The keys the chain trusts (genesis, then each one a rotation introduced).
     pub trusted: Keyring,
 }
@@ -295,32 +297,32 @@ pub async fn verify_anchored(
             )
         })
         .collect();
-    type Check = (String, Option<String>, Option<IndexState>);
+    type Check = (String, Option<String>, Option<IndexState>, u64);
+    // Every file streamed through SHA-256 (never whole in memory), one per core at a time.
     let checks: Vec<Check> = map_bounded(
         jobs,
-        workers * 2,
+        workers,
         |(store, full, index, rel, progress)| async move {
-            let index = match index {
-                Some(path) => Some(index_state(store.as_ref(), &path).await?),
-                None => None,
+            let (index, index_bytes) = match index {
+                Some(path) => {
+                    let (state, len) = index_state_streamed(store.as_ref(), &path).await?;
+                    (Some(state), len)
+                }
+                None => (None, 0),
             };
-            let bytes = match store.get(&full).await {
-                Ok(r) => r.bytes().await?,
-                Err(object_store::Error::NotFound { .. }) => return Ok((rel, None, index)),
-                Err(e) => return Err(StoreError::from(e)),
+            progress.fetch_add(index_bytes, Ordering::Relaxed);
+            let Some(hashed) = hash_object(store.as_ref(), &full, 0).await? else {
+                return Ok((rel, None, index, index_bytes));
             };
-            let len = bytes.len() as u64;
-            let digest = tokio::task::spawn_blocking(move || sha256_hex(&bytes))
-                .await
-                .map_err(|e| StoreError::Other(format!("hashing task failed: {e}")))?;
-            progress.fetch_add(len, Ordering::Relaxed);
-            Ok::<_, StoreError>((rel, Some(digest), index))
+            progress.fetch_add(hashed.len, Ordering::Relaxed);
+            Ok::<_, StoreError>((rel, Some(hashed.sha256), index, index_bytes + hashed.len))
         },
     )
     .await?
     .into_iter()
     .collect::<Result<_, _>>()?;
-    for (path, digest, index) in checks {
+    for (path, digest, index, hashed) in checks {
+        report.hashed += hashed;
         let Some(file) = manifest.files.get(&path) else {
             continue;
         };
@@ -509,4 +511,103 @@ pub async fn verify_anchored(
 
 fn short(sha: &str) -> &str {
     sha.get(..16).unwrap_or(sha)
+}
+
+/// Bytes kept from the start of an index blob, for its header.
+const INDEX_HEAD: usize = 1 << 20;
+/// Read buffer of a local file being hashed.
+const HASH_BUFFER: usize = 1 << 20;
+
+/// What streaming an object through SHA-256 found.
+struct Hashed {
+    /// SHA-256, hex.
+    sha256: String,
+    /// Bytes read.
+    len: u64,
+    /// Its first bytes (as many as asked for).
+    head: Vec<u8>,
+}
+
+/// Streams an object through SHA-256, keeping its first `keep` bytes; `None` when it does not exist.
+/// A local file is read on a blocking thread a buffer at a time; another store's stream chunk by
+/// chunk. Memory: one buffer, whatever the file's size.
+async fn hash_object(
+    store: &dyn object_store::ObjectStore,
+    path: &object_store::path::Path,
+    keep: usize,
+) -> Result<Option<Hashed>, StoreError> {
+    use sha2::{Digest, Sha256};
+    let got = match store.get(path).await {
+        Ok(r) => r,
+        Err(object_store::Error::NotFound { .. }) => return Ok(None),
+        Err(e) => return Err(StoreError::from(e)),
+    };
+    // The first `keep` bytes of what has been read.
+    let keep_head = move |head: &mut Vec<u8>, chunk: &[u8]| {
+        let room = keep.saturating_sub(head.len()).min(chunk.len());
+        head.extend_from_slice(&chunk[..room]);
+    };
+    match got.payload {
+        object_store::GetResultPayload::File(mut file, local) => {
+            tokio::task::spawn_blocking(move || {
+                use std::io::Read;
+                let (mut h, mut len, mut head) = (Sha256::new(), 0u64, Vec::new());
+                let mut buf = vec![0u8; HASH_BUFFER];
+                loop {
+                    let n = match file.read(&mut buf) {
+                        Ok(0) => break,
+                        Ok(n) => n,
+                        Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                        Err(e) => return Err(StoreError::io(&local)(e)),
+                    };
+                    keep_head(&mut head, &buf[..n]);
+                    h.update(&buf[..n]);
+                    len += n as u64;
+                }
+                Ok(Some(Hashed {
+                    sha256: hex::encode(h.finalize()),
+                    len,
+                    head,
+                }))
+            })
+            .await
+            .map_err(|e| StoreError::Other(format!("hashing task failed: {e}")))?
+        }
+        object_store::GetResultPayload::Stream(mut chunks) => {
+            let (mut h, mut len, mut head) = (Sha256::new(), 0u64, Vec::new());
+            while let Some(chunk) = chunks.try_next().await? {
+                keep_head(&mut head, &chunk);
+                h.update(&chunk);
+                len += chunk.len() as u64;
+            }
+            Ok(Some(Hashed {
+                sha256: hex::encode(h.finalize()),
+                len,
+                head,
+            }))
+        }
+    }
+}
+
+/// [`crate::reindex::index_state`] without reading the blob into memory: hashed as a stream, its header read from
+/// its first bytes.
+/// Returns the bytes hashed too.
+async fn index_state_streamed(
+    store: &dyn object_store::ObjectStore,
+    path: &object_store::path::Path,
+) -> Result<(IndexState, u64), StoreError> {
+    let Some(hashed) = hash_object(store, path, INDEX_HEAD).await? else {
+        return Ok((IndexState::Missing, 0));
+    };
+    let state = match iris_index::read_header_prefix(&hashed.head, hashed.len) {
+        Ok(h) => IndexState::Built {
+            from: h.partition_sha256,
+            sha256: hashed.sha256,
+        },
+        Err(e) => IndexState::Damaged {
+            why: e.to_string(),
+            sha256: hashed.sha256,
+        },
+    };
+    Ok((state, hashed.len))
 }

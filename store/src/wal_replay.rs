@@ -8,7 +8,7 @@
 
 use crate::error::StoreError;
 use iris_ingest::commit::WalRecord;
-use iris_ingest::wal::{self, Corruption, SegmentScan};
+use iris_ingest::wal::{self, Corruption};
 use iris_ingest::{IntervalSet, Sequencer};
 use std::collections::BTreeMap;
 use std::fmt;
@@ -140,40 +140,35 @@ pub fn check_segments(
     // Per damaged segment, what its acknowledgement record says each source acknowledged in it.
     let mut acked: BTreeMap<usize, Option<Vec<wal::AckedSource>>> = BTreeMap::new();
     for (i, path) in segments.iter().enumerate() {
-        let scan = wal::scan_segment(path)?;
-        let bad = scan.corruption();
+        // Where the frames and the damage lie, read in bounded memory.
+        let layout = wal::scan_layout(path)?;
+        let bad = layout.corruption();
         if bad.is_empty() {
             continue;
         }
         acked.insert(
             i,
-            match &scan.acked {
+            match &layout.acked {
                 wal::Acked::Known { sources, .. } => sources.clone(),
                 _ => None,
             },
         );
-        let bytes = std::fs::read(path).map_err(StoreError::io(path))?;
         for c in bad {
-            let from = usize::try_from(c.offset)
-                .unwrap_or(usize::MAX)
-                .min(bytes.len());
-            let to = usize::try_from(c.offset.saturating_add(c.len))
-                .unwrap_or(usize::MAX)
-                .min(bytes.len());
-            let pairs = readable_pairs(&bytes[from..to]);
+            let pairs =
+                readable_pairs(&read_range(path, c.offset, c.offset.saturating_add(c.len))?);
             found.push((i, c, pairs));
         }
     }
     if found.is_empty() {
         return Ok(Vec::new());
     }
-    // Only now read every record, to say what the damage may have held.
+    // Only now read every record (one frame at a time), to say what the damage may have held.
     let mut positions: Vec<((usize, u64), Vec<Pair>)> = Vec::new();
     for (i, path) in segments.iter().enumerate() {
-        let scan = wal::scan_segment(path)?;
-        for frame in &scan.frames {
-            let rec = decode_record(path, frame.offset, &frame.payload)?;
-            positions.push(((i, frame.offset), numbers(&rec)));
+        let mut reader = wal::SegmentReader::open(path)?;
+        while let Some((span, payload)) = reader.next_frame()? {
+            let rec = decode_record(path, span.offset, payload)?;
+            positions.push(((i, span.offset), numbers(&rec)));
         }
     }
     let mut present: BTreeMap<String, IntervalSet> = BTreeMap::new();
@@ -351,28 +346,80 @@ pub fn decode_record(path: &Path, offset: u64, payload: &[u8]) -> Result<WalReco
     )))
 }
 
-/// Reads the intact frames of one segment, warning about a torn tail.
-pub fn read_records(path: &Path) -> Result<(SegmentScan, Vec<WalRecord>), StoreError> {
-    let scan = wal::scan_segment(path)?;
-    let torn = scan.torn_bytes();
-    if torn > 0 {
-        tracing::warn!(
-            "{}: dropped a torn tail of {torn} bytes after the acknowledged end (never acknowledged)",
-            path.display()
-        );
+/// The bytes `[from, to)` of a file (clipped to its end): a damaged range, to name what it held.
+fn read_range(path: &Path, from: u64, to: u64) -> Result<Vec<u8>, StoreError> {
+    use std::os::unix::fs::FileExt;
+    let file = std::fs::File::open(path).map_err(StoreError::io(path))?;
+    let len = file.metadata().map_err(StoreError::io(path))?.len();
+    let (from, to) = (from.min(len), to.min(len));
+    let mut buf = vec![0u8; usize::try_from(to - from).unwrap_or(0)];
+    file.read_exact_at(&mut buf, from)
+        .map_err(StoreError::io(path))?;
+    Ok(buf)
+}
+
+/// The acknowledged records of one segment, read one frame at a time (memory: one frame and the
+/// reader's window, whatever the segment's size). Intact frames after the acknowledged end were never
+/// acknowledged and are skipped; [`Records::finish`] warns about them and about a torn tail.
+pub struct Records {
+    path: PathBuf,
+    reader: wal::SegmentReader,
+    end: u64,
+    unacked: u64,
+    frames: u64,
+}
+
+impl Records {
+    /// Opens segment `path`.
+    pub fn open(path: &Path) -> Result<Records, StoreError> {
+        let reader = wal::SegmentReader::open(path)?;
+        Ok(Records {
+            path: path.to_owned(),
+            end: reader.acked().end(),
+            reader,
+            unacked: 0,
+            frames: 0,
+        })
     }
-    let unacked = scan.frames.len() - scan.acknowledged_frames().count();
-    if unacked > 0 {
-        tracing::warn!(
-            "{}: dropped {unacked} intact frames after the acknowledged end (never acknowledged: their senders were refused or got no answer)",
-            path.display()
-        );
+
+    /// The next acknowledged record, or `None` at the end of the segment.
+    pub fn next_record(&mut self) -> Result<Option<WalRecord>, StoreError> {
+        while let Some((span, payload)) = self.reader.next_frame()? {
+            if span.end() > self.end {
+                self.unacked += 1;
+                continue;
+            }
+            self.frames += 1;
+            return decode_record(&self.path, span.offset, payload).map(Some);
+        }
+        Ok(None)
     }
-    let records = scan
-        .acknowledged_frames()
-        .map(|f| decode_record(path, f.offset, &f.payload))
-        .collect::<Result<_, _>>()?;
-    Ok((scan, records))
+
+    /// Acknowledged frames read so far.
+    pub fn frames(&self) -> u64 {
+        self.frames
+    }
+
+    /// Reads to the end and says what was dropped (never acknowledged).
+    pub fn finish(self) -> Result<(), StoreError> {
+        let path = self.path;
+        let unacked = self.unacked;
+        let layout = self.reader.finish()?;
+        let torn = layout.torn_bytes();
+        if torn > 0 {
+            tracing::warn!(
+                "{}: dropped a torn tail of {torn} bytes after the acknowledged end (never acknowledged)",
+                path.display()
+            );
+        }
+        if unacked > 0 {
+            tracing::warn!(
+                "{}: dropped {unacked} intact frames after the acknowledged end (never acknowledged: their senders were refused or got no answer)",
+                path.display()
+            );
+        }
+        Ok(())
+    }
 }
 
 /// Segments that must exist (numbered after the last sealed one, up to the last created) and are in

@@ -9,7 +9,7 @@ use crate::datadir::{DataDir, DirLock};
 use crate::error::StoreError;
 use crate::location::StoreLocation;
 use crate::sealer::{RecoverySummary, SealSummary, Sealer};
-use iris_ingest::commit::Committer;
+use iris_ingest::commit::{Committer, IngestLimits};
 use iris_ingest::wal::{self, Wal};
 use tokio::sync::Mutex;
 
@@ -19,6 +19,7 @@ pub struct Warehouse {
     pub loc: StoreLocation,
     sealer: Mutex<Sealer>,
     committer: Option<Committer>,
+    ingest_limits: IngestLimits,
     _lock: DirLock,
 }
 
@@ -105,16 +106,24 @@ impl Warehouse {
             loc,
             sealer: Mutex::new(sealer),
             committer: None,
+            ingest_limits: IngestLimits::default(),
             _lock: lock,
         }
     }
 
+    /// Sets the bounds of the write-ahead log under ingest (segment size, backlog) for
+    /// [`Warehouse::start_committer`].
+    pub fn set_ingest_limits(&mut self, limits: IngestLimits) {
+        self.ingest_limits = limits;
+    }
+
     /// Starts the write-ahead log and its group-commit thread (for the HTTP ingest).
     pub async fn start_committer(&mut self) -> Result<Committer, StoreError> {
+        let limits = self.ingest_limits;
         let state = self.sealer.lock().await.sealed().clone();
         let mirror = self.dir.wal_mirror_dir();
         let wal = Wal::open_mirrored(&self.dir.wal_dir(), mirror.as_deref())?;
-        let committer = Committer::start(wal, state);
+        let committer = Committer::start_with(wal, state, limits);
         self.committer = Some(committer.clone());
         Ok(committer)
     }

@@ -11,6 +11,8 @@ pub struct ApiError {
     pub message: String,
     /// The policies that decided a refusal.
     pub policies: Vec<String>,
+    /// Seconds after which the client may try again (`Retry-After`), for a temporary refusal.
+    pub retry_after: Option<u64>,
 }
 
 impl ApiError {
@@ -19,6 +21,7 @@ impl ApiError {
             status,
             message: message.into(),
             policies: Vec::new(),
+            retry_after: None,
         }
     }
     /// A refusal by the decision point: 403 with the reason and the deciding policies.
@@ -39,6 +42,13 @@ impl ApiError {
     }
     pub fn unavailable(message: impl Into<String>) -> ApiError {
         ApiError::new(StatusCode::SERVICE_UNAVAILABLE, message)
+    }
+    /// 503 with `Retry-After: secs`: the server is briefly overloaded, try again then.
+    pub fn retry_later(message: impl Into<String>, secs: u64) -> ApiError {
+        ApiError {
+            retry_after: Some(secs),
+            ..ApiError::unavailable(message)
+        }
     }
 }
 
@@ -88,6 +98,12 @@ impl IntoResponse for ApiError {
         )
             .into_response();
         response.extensions_mut().insert(note);
+        if let Some(secs) = self.retry_after {
+            response.headers_mut().insert(
+                axum::http::header::RETRY_AFTER,
+                axum::http::HeaderValue::from(secs),
+            );
+        }
         response
     }
 }

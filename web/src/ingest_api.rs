@@ -1,5 +1,6 @@
 //! `POST /v1/events`: a collector pushes a batch of NDJSON events for its source. The answer comes once
-//! the accepted events are durable (write-ahead log, fsync with group commit).
+//! the accepted events are durable (write-ahead log, fsync with group commit). While the write-ahead
+//! log's unsealed backlog is over its limit a batch is refused whole (503 with `Retry-After`).
 
 use crate::error::ApiError;
 use crate::server::AppState;
@@ -10,7 +11,7 @@ use axum::http::{HeaderMap, StatusCode};
 use bytes::{Bytes, BytesMut};
 use futures::StreamExt;
 use iris_access::Role;
-use iris_ingest::commit::{Batch, BatchOutcome};
+use iris_ingest::commit::{Batch, BatchOutcome, CommitError};
 use iris_ingest::formats::jsonl;
 use iris_ingest::{Rejection, Validator};
 use serde::Serialize;
@@ -74,16 +75,32 @@ pub async fn post_events(
     let Some(committer) = &state.committer else {
         return Err(ApiError::unavailable("this server does not accept events"));
     };
-    let outcome = committer
-        .commit(batch)
-        .await
-        .map_err(|e| ApiError::unavailable(e.to_string()))?;
+    let outcome = committer.commit(batch).await.map_err(|e| match e {
+        full @ CommitError::Backlog { .. } => {
+            state.sealer_wakeup.notify_one();
+            backlog_refusal(&full)
+        }
+        e => ApiError::unavailable(e.to_string()),
+    })?;
     if outcome.accepted > 0 {
         state.sealer_wakeup.notify_one();
     }
     let accepted = usize::try_from(outcome.accepted).unwrap_or(usize::MAX);
     crate::guard::note(|d| d.outcome = Some(Ok(Some(accepted))));
     Ok(Json(outcome.into()))
+}
+
+/// Seconds a collector is asked to wait when the backlog is full (sealing frees a segment at a time).
+pub const RETRY_AFTER_SECS: u64 = 1;
+
+/// The answer when the write-ahead log's unsealed backlog is over its limit: 503 Service Unavailable
+/// with `Retry-After` — the server as a whole is briefly overloaded, whichever collector asks (429
+/// would blame this client's own rate) — and the reason; nothing of the batch was stored.
+fn backlog_refusal(why: &CommitError) -> ApiError {
+    ApiError::retry_later(
+        format!("{why} (retry after {RETRY_AFTER_SECS} s: the sealer is catching up)"),
+        RETRY_AFTER_SECS,
+    )
 }
 
 /// Reads a batch body, refusing one over [`MAX_BATCH_BYTES`] with a JSON reason.

@@ -381,12 +381,16 @@ pub async fn serve(
             let deadline = last + config.seal_interval;
             let _ = tokio::time::timeout_at(deadline, sealer_state.sealer_wakeup.notified()).await;
             let pending = committer.pending_events();
+            // A segment closed for its size is sealed at once, and so is the log when collectors
+            // are being refused for backlog: the backlog stays small.
+            let closed = committer.closed_segments();
+            let full = committer.over_backlog().is_some();
             let due = tokio::time::Instant::now() >= deadline;
-            if !due && pending < sealer_state.seal_threshold {
+            if !due && pending < sealer_state.seal_threshold && closed == 0 && !full {
                 continue;
             }
             last = tokio::time::Instant::now();
-            if pending == 0 {
+            if pending == 0 && closed == 0 && !full {
                 continue;
             }
             if let Err(e) = sealer_state.warehouse.seal_now().await {
