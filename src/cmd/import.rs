@@ -1,15 +1,13 @@
 //! `iris import`: read log files, validate every record, seal the accepted ones.
 //!
-//! A reader thread parses and validates while the sealer writes the previous chunk. Nothing is
+//! The work is done by [`iris_import`] (chunks parsed and validated on every core, sealed in input
+//! order while the next ones are parsed); this module opens the files and reports. Nothing is
 //! acknowledged before the summary: an interrupted import is simply run again (what was sealed is
 //! recognised by `source`/`source_seq` and counted as already stored).
 
 use anyhow::Context;
 use indicatif::{ProgressBar, ProgressStyle};
-use iris_ingest::commit::{Batch, admit_batch};
 use iris_ingest::formats::Format;
-use iris_ingest::{Rejection, Validator};
-use iris_store::sealer::SealSummary;
 use iris_store::warehouse::Warehouse;
 use std::io::Read;
 use std::path::PathBuf;
@@ -39,18 +37,7 @@ pub struct Input {
     pub len: Option<u64>,
 }
 
-/// Totals of an import.
-#[derive(Default, Debug)]
-pub struct Totals {
-    pub records: u64,
-    pub accepted: u64,
-    pub duplicates: u64,
-    pub rejected: u64,
-    pub sealed: SealSummary,
-}
-
-/// Events sealed together (bounds memory on large files).
-const CHUNK: usize = 1_000_000;
+pub use iris_import::Totals;
 
 pub async fn run(dir: iris_store::datadir::DataDir, args: ImportArgs) -> anyhow::Result<()> {
     let format = match &args.mapping {
@@ -132,59 +119,37 @@ pub fn bar(len: u64, unit: &str) -> ProgressBar {
     b
 }
 
-/// Imports every input in order, printing rejected records (up to `show`) on standard error.
+/// Imports every input in order through the parallel pipeline ([`iris_import`]), printing rejected
+/// records (up to `show`) on standard error and a progress bar for large files.
 pub async fn import(wh: &Warehouse, inputs: Vec<Input>, show: usize) -> anyhow::Result<Totals> {
-    let mut totals = Totals::default();
-    let mut seq = wh.sealer().lock().await.sealed().clone();
+    let total: u64 = inputs.iter().filter_map(|i| i.len).sum();
+    let progress = if total > 8 << 20 {
+        bar(total, "bytes")
+    } else {
+        ProgressBar::hidden()
+    };
+    let inputs = inputs
+        .into_iter()
+        .map(|i| iris_import::Input {
+            name: i.name,
+            format: i.format,
+            reader: Box::new(progress.wrap_read(i.reader)),
+        })
+        .collect();
     let mut shown = 0usize;
-    let mut pending_events = Vec::new();
-    let mut pending_rejections = Vec::new();
-    for input in inputs {
-        let name = input.name.clone();
-        let (tx, mut rx) = tokio::sync::mpsc::channel::<Batch>(2);
-        let progress = match input.len {
-            Some(len) if len > 8 << 20 => bar(len, "bytes"),
-            _ => ProgressBar::hidden(),
-        };
-        let reader_progress = progress.clone();
-        let reader = tokio::task::spawn_blocking(move || read_input(input, tx, reader_progress));
-        while let Some(batch) = rx.recv().await {
-            totals.records += (batch.events.len() + batch.rejections.len()) as u64;
-            let (record, outcome) = admit_batch(&mut seq, batch);
-            totals.accepted += outcome.accepted;
-            totals.duplicates += outcome.duplicates;
-            totals.rejected += outcome.rejected.len() as u64;
-            for (line, reason) in &outcome.rejected {
-                if shown < show {
-                    progress.suspend(|| eprintln!("rejected {name}:{line}: {reason}"));
-                }
-                shown += 1;
+    let totals = iris_import::import(
+        wh,
+        inputs,
+        &iris_import::Options::default(),
+        |name, line, reason| {
+            if shown < show {
+                progress.suspend(|| eprintln!("rejected {name}:{line}: {reason}"));
             }
-            pending_events.extend(record.events);
-            pending_rejections.extend(record.rejections);
-            if pending_events.len() >= CHUNK {
-                let s = wh
-                    .sealer()
-                    .lock()
-                    .await
-                    .seal(
-                        std::mem::take(&mut pending_events),
-                        std::mem::take(&mut pending_rejections),
-                    )
-                    .await?;
-                add(&mut totals.sealed, &s);
-            }
-        }
-        reader.await.context("reader task")??;
-        progress.finish_and_clear();
-    }
-    let s = wh
-        .sealer()
-        .lock()
-        .await
-        .seal(pending_events, pending_rejections)
-        .await?;
-    add(&mut totals.sealed, &s);
+            shown += 1;
+        },
+    )
+    .await?;
+    progress.finish_and_clear();
     if shown > show {
         eprintln!(
             "… and {} more rejected records (--all-rejections to list them)",
@@ -192,65 +157,4 @@ pub async fn import(wh: &Warehouse, inputs: Vec<Input>, show: usize) -> anyhow::
         );
     }
     Ok(totals)
-}
-
-fn add(total: &mut SealSummary, s: &SealSummary) {
-    total.partitions += s.partitions;
-    total.events += s.events;
-    total.rejections += s.rejections;
-    total.duplicates += s.duplicates;
-    total.bytes += s.bytes;
-}
-
-/// Parses and validates one input, sending batches of up to 64 k records.
-fn read_input(
-    input: Input,
-    tx: tokio::sync::mpsc::Sender<Batch>,
-    progress: ProgressBar,
-) -> anyhow::Result<()> {
-    let validator = Validator::now();
-    let received_at = chrono::Utc::now().timestamp_micros();
-    let new_batch = || Batch {
-        received_at,
-        ..Batch::default()
-    };
-    let mut batch = new_batch();
-    let mut closed = false;
-    let reader = progress.wrap_read(input.reader);
-    input
-        .format
-        .read(reader, |line, record| {
-            if closed {
-                return;
-            }
-            let refuse = |reason: String, source: Option<String>, seq: Option<u64>| Rejection {
-                received_at,
-                source: source.filter(|s| iris_ingest::validate::is_token(s)),
-                source_seq: seq,
-                line,
-                reason,
-            };
-            match record {
-                Err(r) => batch
-                    .rejections
-                    .push(refuse(r.reason, r.source, r.source_seq)),
-                Ok(raw) => {
-                    let (source, seq) = (raw.source.clone(), raw.source_seq);
-                    match validator.validate(raw) {
-                        Ok(e) => batch.events.push((line, e)),
-                        Err(reason) => batch.rejections.push(refuse(reason, source, seq)),
-                    }
-                }
-            }
-            if batch.events.len() + batch.rejections.len() >= 65_536 {
-                closed = tx
-                    .blocking_send(std::mem::replace(&mut batch, new_batch()))
-                    .is_err();
-            }
-        })
-        .with_context(|| format!("reading {}", input.name))?;
-    if !closed {
-        let _ = tx.blocking_send(batch);
-    }
-    Ok(())
 }

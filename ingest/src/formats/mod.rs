@@ -1,6 +1,7 @@
 //! Reading source systems' log files into [`RawEvent`]s: canonical JSON lines, or delimited exports
 //! described by a mapping file (column names, date format and codes differ per source; no code per source).
 
+pub mod chunks;
 pub mod jsonl;
 pub mod mapping;
 pub mod otlp;
