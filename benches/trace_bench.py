@@ -31,9 +31,10 @@ def log(*a):
 class Server:
     """`iris serve` on a free port; killed on exit."""
 
-    def __init__(self, iris, data, *extra):
+    def __init__(self, iris, data, *extra, env=None):
         self.p = subprocess.Popen([iris, "--data", str(data), "serve", "--listen", "127.0.0.1:0", *extra],
-                                  stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+                                  stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+                                  env={**os.environ, **(env or {})})
         for line in self.p.stdout:
             m = re.match(r"Iris listening on http://(\S+)", line)
             if m:
@@ -119,10 +120,17 @@ def main():
 
     rng = random.Random(7)
     keys = {"subject": [], "actor": [], "ticket": []}
+    counts = {"subject": defaultdict(int), "actor": defaultdict(int)}
+    pattern = {k: re.compile(rf'"{column}":"([^"]*)"') for k, column in
+               (("subject", "subject_id"), ("actor", "actor_id"))}
     with open(events) as f:
         # Reservoir sample of events, so keys come from the whole year.
         sample = []
         for i, line in enumerate(f):
+            for k, pat in pattern.items():
+                m = pat.search(line)
+                if m:
+                    counts[k][m.group(1)] += 1
             if len(sample) < 3 * a.keys:
                 sample.append(line)
             else:
@@ -135,6 +143,10 @@ def main():
     keys["actor"] = [e["actor_id"] for e in sample[a.keys: 2 * a.keys]]
     keys["ticket"] = [e["ticket"] for e in sample[2 * a.keys:]]
     column = {"subject": "subject_id", "actor": "actor_id", "ticket": "ticket"}
+    # The heaviest subject and actor (the Zipf head): their first page must come as fast as a rare key's.
+    heavy = {k: max(c.items(), key=lambda kv: kv[1]) for k, c in counts.items() if c}
+    for k, (key, n) in heavy.items():
+        figures.append((f"heaviest {k}: events", n, ""))
     admin = sh([iris, "--data", str(data), "token", "--role", "admin"]).stdout.strip()
 
     def measure(layout, duck_table):
@@ -144,9 +156,12 @@ def main():
         figures.append((f"{layout}: bytes/event (lookup index)", ix / a.events, "B"))
         con = duckdb.connect()
         # One server at a time: a data directory has one writer (the server holds its lock).
-        for label, extra, n in [("Iris + index (warm server, HTTP)", [], a.keys),
-                                ("plain DataFusion, no index (warm server, HTTP)", ["--no-index"], a.peer_keys)]:
-            server = Server(iris, data, *extra)
+        for label, extra, env, n in [
+                ("Iris + index (warm server, HTTP)", [], {}, a.keys),
+                ("Iris + index through the DataFusion plan (previous path, warm server, HTTP)", [],
+                 {"IRIS_TRACE_DIRECT": "0"}, a.peer_keys),
+                ("plain DataFusion, no index (warm server, HTTP)", ["--no-index"], {}, a.peer_keys)]:
+            server = Server(iris, data, *extra, env=env)
             try:
                 conn = server.conn()
                 for kind, ks in keys.items():
@@ -158,8 +173,25 @@ def main():
                     via(ks[0])  # the first query reads the chain's manifest; then warm
                     p50, p99 = timed(via, ks[:n])
                     rows.append((layout, f"trace by {kind}", label, p50, p99))
+                for kind, (key, count) in heavy.items():
+                    for size in (100, 10000):
+                        log(f"{layout}: heaviest {kind}, first {size}: {label}")
+
+                        def page(_, kind=kind, key=key, size=size):
+                            return get_json(conn, f"/v1/trace?{kind}={urllib.parse.quote(key)}&limit={size}", admin)
+
+                        page(0)
+                        p50, p99 = timed(page, range(10))
+                        rows.append((layout, f"heaviest {kind} ({count:,} events), first {size:,}", label, p50, p99))
             finally:
                 server.stop()
+        for kind, (key, count) in heavy.items():
+            for size in (100, 10000):
+                q = f"SELECT * FROM {duck_table} WHERE {column[kind]} = ? ORDER BY ts LIMIT {size}"
+                con.execute(q, [key]).fetchall()
+                p50, p99 = timed(lambda _: con.execute(q, [key]).fetchall(), range(10))
+                rows.append((layout, f"heaviest {kind} ({count:,} events), first {size:,}",
+                             "DuckDB (warm, in-process)", p50, p99))
         for kind, ks in keys.items():
             log(f"{layout}: trace by {kind}: DuckDB and cold runs")
             q = f"SELECT * FROM {duck_table} WHERE {column[kind]} = ? ORDER BY ts"
@@ -227,6 +259,11 @@ def main():
     for layout in ("daily", "compacted"):
         for kind in keys:
             q = f"trace by {kind}"
+            i = by.get((layout, q, "Iris + index (warm server, HTTP)"))
+            d = by.get((layout, q, "DuckDB (warm, in-process)"))
+            if i and d:
+                out.append(f"- {layout}, {q}, warm: p50 {d[0] / i[0]:.1f}×, p99 {d[1] / i[1]:.1f}×")
+        for q in sorted({q for l, q, _ in by if l == layout and q.startswith("heaviest")}):
             i = by.get((layout, q, "Iris + index (warm server, HTTP)"))
             d = by.get((layout, q, "DuckDB (warm, in-process)"))
             if i and d:

@@ -5,6 +5,7 @@ use crate::index_cache::IndexCache;
 use crate::limits::QueryLimits;
 use crate::live_files::LiveFiles;
 use crate::scope::{RowScope, own_events};
+use crate::sealed_parquet::ParquetFooters;
 use crate::sealed_table::SealedTable;
 use datafusion::arrow::datatypes::DataType;
 use datafusion::arrow::record_batch::RecordBatch;
@@ -93,13 +94,17 @@ impl QueryError {
 /// Runs SQL over one store.
 #[derive(Clone, Debug)]
 pub struct QueryEngine {
-    loc: StoreLocation,
+    pub(crate) loc: StoreLocation,
     /// Opened lookup indexes, shared by the queries of this engine.
-    cache: Arc<IndexCache>,
+    pub(crate) cache: Arc<IndexCache>,
     /// The chain's live files, refreshed before each scan.
-    live: Arc<LiveFiles>,
-    use_index: bool,
-    limits: QueryLimits,
+    pub(crate) live: Arc<LiveFiles>,
+    /// Footers of the files read by the direct trace path.
+    pub(crate) footers: Arc<ParquetFooters>,
+    pub(crate) use_index: bool,
+    /// Traces by the direct path (off: through DataFusion, to measure one against the other).
+    pub(crate) direct_trace: bool,
+    pub(crate) limits: QueryLimits,
     /// Memory pool and spill space shared by every query of the engine.
     runtime: Arc<RuntimeEnv>,
     /// Turns for heavy queries.
@@ -121,7 +126,12 @@ impl QueryEngine {
             loc,
             cache: Arc::new(IndexCache::new()),
             live: Arc::new(LiveFiles::new()),
+            footers: Arc::new(ParquetFooters::default()),
             use_index: true,
+            // `IRIS_TRACE_DIRECT=0` plans traces through DataFusion as before (benches compare both).
+            direct_trace: std::env::var("IRIS_TRACE_DIRECT")
+                .ok()
+                .is_none_or(|v| v != "0"),
             runtime,
             heavy: Arc::new(Semaphore::new(limits.heavy_queries.max(1))),
             heavy_threads: Arc::new(HeavyExecutor::new()),

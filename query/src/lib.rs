@@ -7,6 +7,7 @@
 
 pub mod barrier;
 pub mod bounded;
+pub mod direct_trace;
 pub mod engine;
 pub mod heavy_executor;
 pub mod index_cache;
@@ -14,13 +15,16 @@ pub mod limits;
 pub mod live_files;
 pub mod output;
 pub mod scope;
+pub mod sealed_parquet;
 pub mod sealed_table;
 pub mod statement;
 pub mod trace;
+pub mod trace_cursor;
 
 pub use engine::{QueryEngine, QueryError};
 pub use limits::QueryLimits;
-pub use output::{OutputFormat, render, to_json_rows};
+pub use output::{OutputFormat, json_array, render, to_json_rows};
 pub use scope::{EventFacts, RowScope};
 pub use statement::{StatementError, StatementLimits};
-pub use trace::{TraceKey, TraceRequest};
+pub use trace::{TraceKey, TracePage, TraceRequest};
+pub use trace_cursor::TraceCursor;

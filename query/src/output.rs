@@ -50,6 +50,12 @@ pub fn render(batches: &[RecordBatch], format: OutputFormat) -> Result<String, Q
 
 /// The rows as a JSON array of objects (nulls explicit, timestamps as RFC 3339 strings).
 pub fn to_json_rows(batches: &[RecordBatch]) -> Result<serde_json::Value, QueryError> {
+    serde_json::from_slice(&json_array(batches)?).map_err(|e| QueryError::Output(e.to_string()))
+}
+
+/// The rows as the text of a JSON array of objects, written straight from the batches (what
+/// [`to_json_rows`] holds, without building a value per field): for answers embedded as they are.
+pub fn json_array(batches: &[RecordBatch]) -> Result<Vec<u8>, QueryError> {
     let mut buf = Vec::new();
     {
         let mut w = datafusion::arrow::json::WriterBuilder::new()
@@ -61,7 +67,7 @@ pub fn to_json_rows(batches: &[RecordBatch]) -> Result<serde_json::Value, QueryE
         w.finish()?;
     }
     if buf.is_empty() {
-        return Ok(serde_json::Value::Array(Vec::new()));
+        buf.extend_from_slice(b"[]");
     }
-    serde_json::from_slice(&buf).map_err(|e| QueryError::Output(e.to_string()))
+    Ok(buf)
 }

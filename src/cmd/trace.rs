@@ -81,6 +81,7 @@ pub async fn run(
         from: args.from,
         to: args.to,
         limit: args.limit,
+        after: None,
     };
     let engine = QueryEngine::new(dir.store()?)
         .with_index(!args.no_index)
