@@ -393,7 +393,9 @@ pub fn remember(matches: ArgMatches) {
 /// the environment by clap.
 fn arg_source(id: &str, env: &'static str) -> Source {
     fn find(m: &ArgMatches, id: &str) -> Option<ValueSource> {
-        if m.ids().any(|i| i.as_str() == id)
+        // `try_get_raw` answers an id this (sub)command does not define without panicking, unlike
+        // `value_source`; only a defined and present id is asked for its source.
+        if matches!(m.try_get_raw(id), Ok(Some(_)))
             && let Some(s) = m.value_source(id)
         {
             return Some(s);
@@ -504,7 +506,9 @@ pub fn parse_file(path: &Path, text: &str) -> Result<toml::Table, ConfigError> {
     walk(&table, "", &mut unknown);
     if let Some(key) = unknown.first() {
         let line = line_of(text, key);
-        let sections = KEYS.iter().filter_map(|k| k.key.split_once('.').map(|(s, _)| s));
+        let sections = KEYS
+            .iter()
+            .filter_map(|k| k.key.split_once('.').map(|(s, _)| s));
         let near = KEYS
             .iter()
             .map(|k| k.key)
@@ -592,8 +596,11 @@ fn env_value(k: &Key, text: &str) -> Result<toml::Value, ConfigError> {
     Ok(match k.kind {
         Kind::Text => toml::Value::String(text.to_owned()),
         Kind::Integer => toml::Value::Integer(
+            // TOML integers are i64: a larger whole number means "no limit" and saturates, as
+            // the same value given as a flag does (`opts::as_i64`).
             text.trim()
                 .parse::<i64>()
+                .or_else(|_| text.trim().parse::<u64>().map(|_| i64::MAX))
                 .map_err(|_| bad("a whole number"))?,
         ),
         Kind::Bool => toml::Value::Boolean(match text.trim() {
@@ -640,7 +647,10 @@ fn check_values(s: &Settings, sources: &BTreeMap<&'static str, Source>) -> Resul
         return bad("tls.cert", "tls.cert and tls.key go together".into());
     }
     if s.query.spill_mb > 1 << 30 {
-        return bad("query.spill_mb", format!("{} MiB is more than 1 EiB", s.query.spill_mb));
+        return bad(
+            "query.spill_mb",
+            format!("{} MiB is more than 1 EiB", s.query.spill_mb),
+        );
     }
     if s.query.memory_mb > 1 << 24 {
         return bad(

@@ -261,7 +261,12 @@ fn main() {
         }
     }
     let dir = iris_store::datadir::DataDir::new(&settings.store.data, settings.store.url.clone())
-        .with_max_seq_jump(Some(settings.ingest.max_seq_jump))
+        .with_max_seq_jump(Some(match settings.ingest.max_seq_jump {
+            // The file's integers stop at 2⁶³−1 (TOML): that value, or a larger one given as a flag or
+            // in the environment, means no limit at all.
+            j if j >= i64::MAX as u64 => u64::MAX,
+            j => j,
+        }))
         .with_wal_mirror(settings.ingest.wal_mirror.clone());
     let limits = settings.query.limits();
     // Large stacks: deep (but accepted) plans are walked recursively by the query engine.

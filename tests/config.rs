@@ -105,10 +105,7 @@ fn config_check_names_unknown_keys_wrong_types_and_bad_values_with_exit_2() {
     let o = check("[query]\n\ntimeout_s = \"soon\"\n");
     assert_eq!(o.status.code(), Some(2));
     let e = stderr(&o);
-    assert!(
-        e.contains("line 3, column 13") && e.contains("soon"),
-        "{e}"
-    );
+    assert!(e.contains("line 3, column 13") && e.contains("soon"), "{e}");
 
     let o = check("[server]\nlisten = \"nowhere\"\n");
     assert_eq!(o.status.code(), Some(2));

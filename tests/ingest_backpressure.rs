@@ -128,7 +128,7 @@ fn run(batches: usize) -> Run {
         ),
         "sql",
     ));
-    let rows: Vec<&str> = out.lines().skip(1).collect();
+    let rows: Vec<&str> = out.lines().skip(1).filter(|l| !l.is_empty()).collect();
     assert_eq!(rows.len(), COLLECTORS, "{out}");
     let sent = batches * BATCH;
     for row in rows {

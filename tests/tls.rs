@@ -128,7 +128,7 @@ fn certificates_sign_in_people_and_every_attempt_is_audited() {
     load_samples(&data, &[], &[]);
     install_access(&data);
     map_certificates(&data);
-    let admin = token(&data, &["create", "--role", "admin"]);
+    let admin = token(&data, &["--role", "admin"]);
     let files = tmp.path();
 
     // The server's own certificate, and the clients' CA with one revoked certificate in its CRL.
@@ -300,6 +300,13 @@ fn certificates_sign_in_people_and_every_attempt_is_audited() {
         let b: Value = r.json().expect("json");
         b["rows"].as_array().cloned().unwrap_or_default()
     };
+    // A machine's bearer token over TLS, audited before the seal below puts it in the chain.
+    let r = anon
+        .get(url("/v1/me"))
+        .bearer_auth(&admin)
+        .send()
+        .expect("me");
+    assert_eq!(r.status(), 200);
     let r = anon
         .post(url("/v1/seal"))
         .bearer_auth(&admin)
@@ -351,7 +358,7 @@ fn certificates_sign_in_people_and_every_attempt_is_audited() {
         );
     }
     assert!(
-        find(&|r| s(r, "channel") == "https-token" && s(r, "message_type") == "iris.seal") >= 1,
+        find(&|r| s(r, "channel") == "https-token" && s(r, "message_type") == "iris.me") >= 1,
         "{rows:#?}"
     );
 }

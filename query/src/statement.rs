@@ -164,7 +164,19 @@ pub fn check_now(
                     StatementError::Parse(syntax_message(m))
                 }
             },
-            other => StatementError::Parse(clean(&other.to_string())),
+            // The same parser error wrapped in another variant: its text, then the same message.
+            other => {
+                let text = clean(&other.to_string());
+                let inner = text
+                    .trim_start_matches('"')
+                    .trim_end_matches(')')
+                    .trim_end_matches('"');
+                StatementError::Parse(if inner.starts_with("Expected: ") {
+                    syntax_message(inner)
+                } else {
+                    text
+                })
+            }
         })?;
     if statements.len() != 1 {
         return Err(StatementError::NotOne(statements.len()));
@@ -407,7 +419,7 @@ mod tests {
             ),
             (
                 "SELECT * FORM events",
-                "syntax error near `events` at line 1, column 15",
+                "syntax error near `FORM` at line 1, column 10",
             ),
             (
                 "SELECT * FROM",

@@ -53,7 +53,7 @@ impl QueryOpts {
 #[derive(clap::Args, Debug, Default)]
 pub struct WalOpts {
     /// Largest step a source's `source_seq` may take past its highest stored number
-    /// [default: 10⁹; `ingest.max_seq_jump`].
+    /// [default: 10⁹; `ingest.max_seq_jump`; 2⁶³−1 or more: no limit].
     #[arg(long, global = true, env = "IRIS_MAX_SEQ_JUMP")]
     pub max_seq_jump: Option<u64>,
     /// A second write-ahead log directory, on another device: every acknowledged batch is synced to

@@ -9,49 +9,120 @@ use std::time::Duration;
 
 #[derive(clap::Args)]
 pub struct ServeArgs {
-    /// Address to listen on (port 0 picks a free one).
-    #[arg(long, default_value = "127.0.0.1:8080")]
-    listen: SocketAddr,
+    /// Address to listen on (port 0 picks a free one) [default: 127.0.0.1:8080; `server.listen`].
+    #[arg(long, env = "IRIS_LISTEN")]
+    listen: Option<SocketAddr>,
     /// Demo mode: make a key if there is none, import the sample data into an empty store, print tokens.
     #[arg(long)]
     demo: bool,
     #[command(flatten)]
     ingest: IngestOpts,
-    /// Seal waiting events at least this often (seconds).
-    #[arg(long, default_value_t = 10)]
-    seal_interval: u64,
-    /// Seal early once this many events are waiting.
-    #[arg(long, default_value_t = 500_000)]
-    seal_threshold: u64,
-    /// Answer queries without the lookup indexes (plain DataFusion, same answers; for comparisons).
+    /// Seal waiting events at least this often, in seconds [default: 10; `server.seal_interval_s`].
+    #[arg(long, env = "IRIS_SEAL_INTERVAL")]
+    seal_interval: Option<u64>,
+    /// Seal early once this many events are waiting [default: 500000; `server.seal_threshold`].
+    #[arg(long, env = "IRIS_SEAL_THRESHOLD")]
+    seal_threshold: Option<u64>,
+    /// Answer queries without the lookup indexes (plain DataFusion, same answers; for comparisons)
+    /// [`server.no_index`].
     #[arg(long)]
     no_index: bool,
     /// A witness's URL (repeatable): each new checkpoint is sent to it for cosigning (issue 16);
-    /// the last cosigned one is kept in DATA/proofs/checkpoint.note.
+    /// the last cosigned one is kept in DATA/proofs/checkpoint.note [`witness.urls`, env
+    /// IRIS_WITNESSES, comma-separated].
     #[arg(long = "witness")]
     witnesses: Vec<String>,
-    /// How often to send the witnesses a checkpoint when the log has grown (seconds).
-    #[arg(long, default_value_t = 60)]
-    witness_interval: u64,
+    /// How often to send the witnesses a checkpoint when the log has grown, in seconds
+    /// [default: 60; `witness.interval_s`].
+    #[arg(long, env = "IRIS_WITNESS_INTERVAL")]
+    witness_interval: Option<u64>,
+    #[command(flatten)]
+    query: crate::cmd::opts::QueryOpts,
+    #[command(flatten)]
+    wal: crate::cmd::opts::WalOpts,
     #[command(flatten)]
     tls: crate::cmd::tls::TlsArgs,
     #[command(flatten)]
     clients: crate::cmd::tls::ClientCertArgs,
+    /// Serve Prometheus metrics (`GET /metrics`) on this address, apart from the API and without a
+    /// token: keep it on loopback or a monitoring network (e.g. 127.0.0.1:9464) [default: off].
+    #[arg(long, env = "IRIS_METRICS_LISTEN")]
+    metrics_listen: Option<SocketAddr>,
+    /// The mapping of OTLP log records to the audit schema (`POST /v1/logs`) [default: the
+    /// built-in one, data-samples/otlp/logs-mapping.toml].
+    #[arg(long, env = "IRIS_OTLP_MAPPING")]
+    otlp_mapping: Option<std::path::PathBuf>,
     /// Retention policy (issue 16): at start, delete event files whose rows are all older than this
     /// many days, under a signed retention entry (as `iris retention --days N`) [default: keep all].
     #[arg(long, env = "IRIS_RETENTION_DAYS", value_parser = clap::value_parser!(u32).range(1..))]
     retention_days: Option<u32>,
 }
 
+impl ServeArgs {
+    /// The values given as flags (or read by clap from the environment), for `crate::config`.
+    pub fn overrides(&self, o: &mut crate::config::Overrides) {
+        use crate::cmd::opts::as_i64;
+        o.set(
+            "server.listen",
+            "listen",
+            self.listen.map(|a| a.to_string()),
+        );
+        o.set(
+            "server.seal_interval_s",
+            "seal_interval",
+            self.seal_interval.map(as_i64),
+        );
+        o.set(
+            "server.seal_threshold",
+            "seal_threshold",
+            self.seal_threshold.map(as_i64),
+        );
+        o.set("server.no_index", "no_index", self.no_index.then_some(true));
+        o.set_list("witness.urls", "witnesses", &self.witnesses);
+        o.set(
+            "witness.interval_s",
+            "witness_interval",
+            self.witness_interval.map(as_i64),
+        );
+        o.set(
+            "server.metrics_listen",
+            "metrics_listen",
+            self.metrics_listen.map(|a| a.to_string()),
+        );
+        o.set(
+            "ingest.otlp_mapping",
+            "otlp_mapping",
+            self.otlp_mapping.as_ref().map(|p| p.display().to_string()),
+        );
+        o.set(
+            "retention.days",
+            "retention_days",
+            self.retention_days.map(i64::from),
+        );
+        let path = |p: &Option<std::path::PathBuf>| p.as_ref().map(|p| p.display().to_string());
+        o.set("tls.cert", "tls_cert", path(&self.tls.tls_cert));
+        o.set("tls.key", "tls_key", path(&self.tls.tls_key));
+        self.query.overrides(o);
+        self.wal.overrides(o);
+    }
+}
+
 pub async fn run(
     dir: iris_store::datadir::DataDir,
-    args: ServeArgs,
+    mut args: ServeArgs,
     query_limits: iris_query::QueryLimits,
+    settings: crate::config::Settings,
 ) -> anyhow::Result<()> {
+    // The certificate and key may come from iris.toml or the environment too (flag first).
+    args.tls.tls_cert = settings.tls.cert.clone();
+    args.tls.tls_key = settings.tls.key.clone();
     // TLS is settled first: a listener that would be refused stops the start before any work.
-    let tls = args
-        .tls
-        .resolve(args.listen, &dir.root.join("tls"), args.demo, &args.clients)?;
+    let tls = args.tls.resolve(
+        settings.server.listen,
+        &dir.root.join("tls"),
+        args.demo,
+        &args.clients,
+    )?;
     let scheme = crate::cmd::tls::scheme(&tls);
     if args.demo {
         dir.create()?;
@@ -62,19 +133,23 @@ pub async fn run(
     }
     let (mut wh, _) = open_warehouse(dir.clone()).await?;
     args.ingest.apply(&mut wh).await;
+    // The samples are dated March 2025: the demo moves them (and the deliberations' periods) by whole
+    // weeks so their last day is in the past week, within the citizen's window of recent months.
+    let shift = crate::samples::demo_shift_days(chrono::Utc::now().date_naive());
     if args.demo {
         let empty = wh.sealer().lock().await.seal_count() == 0;
         if empty {
             let started = std::time::Instant::now();
-            let inputs: Vec<Input> = crate::samples::all()?
+            let inputs: Vec<Input> = crate::samples::shifted_events(shift)?
                 .into_iter()
                 .map(|(name, format, text)| Input {
                     name: name.into(),
                     format,
-                    reader: Box::new(text.as_bytes()),
+                    reader: Box::new(std::io::Cursor::new(text.into_bytes())),
                     len: None,
                 })
                 .collect();
+            eprintln!("demo: sample events moved {shift} days later (to end in the past week)");
             let totals = import(&wh, inputs, 0).await?;
             eprint!("demo: sample data: ");
             print_totals(&totals, started.elapsed().as_secs_f64());
@@ -85,7 +160,7 @@ pub async fn run(
                 eprintln!("demo: labour-market sample {summary}");
             }
         }
-        if crate::samples::install_access_files(&dir.root.join("access"))? {
+        if crate::samples::install_access_files(&dir.root.join("access"), shift)? {
             eprintln!(
                 "demo: directory and policies written to {}",
                 dir.root.join("access").display()
@@ -122,27 +197,31 @@ pub async fn run(
             write_private(&saved_path, &(secrets.join("\n") + "\n"))?;
         }
     }
-    if let Some(days) = args.retention_days {
+    if let Some(days) = settings.retention.days {
         let before = crate::cmd::retention::cut_off(days);
         let s = iris_proof::log::prune_expired(&wh, before, "retention-policy", false).await?;
         crate::cmd::retention::print_summary(&s, false);
     }
-    if !args.witnesses.is_empty() {
+    let witness = &settings.witness;
+    if !witness.urls.is_empty() {
         tokio::spawn(crate::cmd::witness::push_loop(
             dir.clone(),
-            args.witnesses.clone(),
-            iris_proof::log::origin_from_env(),
-            Duration::from_secs(args.witness_interval.max(1)),
+            witness.urls.clone(),
+            witness.origin.clone(),
+            Duration::from_secs(witness.interval_s),
         ));
     }
+    let server = &settings.server;
     let config = ServerConfig {
-        listen: args.listen,
-        seal_interval: Duration::from_secs(args.seal_interval.max(1)),
-        seal_threshold: args.seal_threshold.max(1),
+        listen: server.listen,
+        seal_interval: Duration::from_secs(server.seal_interval_s),
+        seal_threshold: server.seal_threshold,
         query_limits,
-        no_index: args.no_index,
+        no_index: server.no_index,
         access_dir: dir.root.join("access"),
         tls,
+        metrics_listen: server.metrics_listen,
+        otlp_mapping: settings.ingest.otlp_mapping.clone(),
     };
     iris_web::serve(wh, config, |addr| {
         println!("Iris listening on {scheme}://{addr}");

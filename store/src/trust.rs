@@ -283,7 +283,7 @@ mod tests {
                 sealed_at: at,
                 ..Seal::default()
             };
-            if dice.next() % 4 == 0 {
+            if dice.next().is_multiple_of(4) {
                 let i = signers.len();
                 let next = Signer::from_seed(&format!("k{i}"), [i as u8; 32]);
                 let info = next.info(at - 1);

@@ -46,6 +46,7 @@ const ROUTE_KINDS: &[(&str, &str)] = &[
     ("/v1/verify", "chain"),
     ("/v1/checkpoint", "chain"),
     ("/v1/events", "ingest"),
+    ("/v1/logs", "ingest"),
     ("/v1/sql", "sql"),
     ("/v1/trace", "trace"),
     ("/v1/proof", "proof"),
@@ -124,6 +125,7 @@ pub async fn audit_every_request(
 }
 
 async fn handle(state: Arc<AppState>, mut req: HttpRequest, next: Next) -> Response {
+    let started = std::time::Instant::now();
     let method = req.method().clone();
     let path = req.uri().path().to_owned();
     let route = req
@@ -185,6 +187,16 @@ async fn handle(state: Arc<AppState>, mut req: HttpRequest, next: Next) -> Respo
     };
     let (response, reason) = error_reason(response).await;
     let status = response.status();
+    state.metrics.request(
+        route.as_deref().unwrap_or("unmatched"),
+        metric_method(&method),
+        &detail
+            .principal
+            .as_ref()
+            .map_or_else(|| "none".to_owned(), |p| p.role.to_string()),
+        status.as_u16(),
+        started.elapsed(),
+    );
     let outcome = match detail.outcome.take() {
         Some(o) => o,
         None if status.is_success() || status.is_redirection() => Ok(None),
@@ -229,6 +241,7 @@ async fn handle(state: Arc<AppState>, mut req: HttpRequest, next: Next) -> Respo
     match audit::log(committer, record).await {
         Ok(ticket) => {
             state.sealer_wakeup.notify_one();
+            state.metrics.durable();
             let mut response = response;
             if let Ok(v) = HeaderValue::from_str(&ticket) {
                 response.headers_mut().insert(REQUEST_ID_HEADER, v);
@@ -240,6 +253,22 @@ async fn handle(state: Arc<AppState>, mut req: HttpRequest, next: Next) -> Respo
             e.into_response()
         }
     }
+}
+
+/// A request's method as a metrics label: the standard ones, anything else as `other`.
+fn metric_method(method: &Method) -> &'static str {
+    [
+        (Method::GET, "GET"),
+        (Method::POST, "POST"),
+        (Method::PUT, "PUT"),
+        (Method::DELETE, "DELETE"),
+        (Method::HEAD, "HEAD"),
+        (Method::OPTIONS, "OPTIONS"),
+        (Method::PATCH, "PATCH"),
+    ]
+    .into_iter()
+    .find(|(m, _)| m == method)
+    .map_or("other", |(_, name)| name)
 }
 
 /// Runs the rest of the stack with `detail` as the request's audit detail, and gives it back.

@@ -12,8 +12,8 @@ use bytes::{Bytes, BytesMut};
 use futures::StreamExt;
 use iris_access::Role;
 use iris_ingest::commit::{Batch, BatchOutcome, CommitError};
-use iris_ingest::formats::jsonl;
-use iris_ingest::{Rejection, Validator};
+use iris_ingest::formats::{Refused, jsonl};
+use iris_ingest::{RawEvent, Rejection, Validator};
 use serde::Serialize;
 use std::sync::Arc;
 
@@ -60,21 +60,40 @@ pub async fn post_events(
     headers: HeaderMap,
     body: Body,
 ) -> Result<Json<IngestAnswer>, ApiError> {
-    let who = state.authenticate(&headers)?;
+    let source = collector_source(&state, &headers)?;
+    let body = read_batch(body).await?;
+    let collector = source.clone();
+    let batch = tokio::task::spawn_blocking(move || parse_batch(&body, &collector))
+        .await
+        .map_err(|e| ApiError::unavailable(format!("batch parsing failed: {e}")))??;
+    let outcome = commit_batch(&state, &source, batch, "ndjson").await?;
+    Ok(Json(outcome.into()))
+}
+
+/// The source a request's collector token is bound to; any other role is refused.
+pub fn collector_source(state: &AppState, headers: &HeaderMap) -> Result<String, ApiError> {
+    let who = state.authenticate(headers)?;
     if who.role != Role::Collector {
         return Err(ApiError::denied(
             "only a collector token may push events (iris token --role collector --source S)",
             vec![format!("role:{}", who.role)],
         ));
     }
-    let source = who.source.clone().unwrap_or_default();
-    let body = read_batch(body).await?;
-    let batch = tokio::task::spawn_blocking(move || parse_batch(&body, &source))
-        .await
-        .map_err(|e| ApiError::unavailable(format!("batch parsing failed: {e}")))??;
+    Ok(who.source.clone().unwrap_or_default())
+}
+
+/// The one way a collector's batch becomes durable, whatever its wire format (`protocol`, a
+/// metrics label): sequenced and written through the group commit, answered only once synced.
+pub async fn commit_batch(
+    state: &AppState,
+    source: &str,
+    batch: Batch,
+    protocol: &'static str,
+) -> Result<BatchOutcome, ApiError> {
     let Some(committer) = &state.committer else {
         return Err(ApiError::unavailable("this server does not accept events"));
     };
+    let started = std::time::Instant::now();
     let outcome = committer.commit(batch).await.map_err(|e| match e {
         full @ CommitError::Backlog { .. } => {
             state.sealer_wakeup.notify_one();
@@ -82,12 +101,15 @@ pub async fn post_events(
         }
         e => ApiError::unavailable(e.to_string()),
     })?;
+    state
+        .metrics
+        .ingested(protocol, source, &outcome, started.elapsed());
     if outcome.accepted > 0 {
         state.sealer_wakeup.notify_one();
     }
     let accepted = usize::try_from(outcome.accepted).unwrap_or(usize::MAX);
     crate::guard::note(|d| d.outcome = Some(Ok(Some(accepted))));
-    Ok(Json(outcome.into()))
+    Ok(outcome)
 }
 
 /// Seconds a collector is asked to wait when the backlog is full (sealing frees a segment at a time).
@@ -104,7 +126,7 @@ fn backlog_refusal(why: &CommitError) -> ApiError {
 }
 
 /// Reads a batch body, refusing one over [`MAX_BATCH_BYTES`] with a JSON reason.
-async fn read_batch(body: Body) -> Result<Bytes, ApiError> {
+pub async fn read_batch(body: Body) -> Result<Bytes, ApiError> {
     let mut stream = body.into_data_stream();
     let mut buf = BytesMut::new();
     let mut total = 0usize;
@@ -152,46 +174,65 @@ pub fn parse_batch(body: &[u8], source: &str) -> Result<Batch, ApiError> {
         if line.trim().is_empty() {
             continue;
         }
-        let refuse = |reason: String, seq: Option<u64>| Rejection {
-            received_at,
-            source: Some(source.to_owned()),
-            source_seq: seq,
-            line: n,
-            reason,
-        };
-        match jsonl::parse_line(line.trim()) {
-            Err(r) => {
-                // Account for the number only if the record claims this collector's source.
-                let seq = if r.source.as_deref() == Some(source) {
-                    r.source_seq
-                } else {
-                    None
-                };
-                batch.rejections.push(refuse(r.reason, seq));
-            }
-            Ok(raw) => {
-                let claimed = raw.source.clone();
-                let seq = raw.source_seq;
-                match validator.validate(raw) {
-                    Ok(e) if e.source != source => batch.rejections.push(refuse(
-                        format!(
-                            "source `{}` does not match this collector's source `{source}`",
-                            e.source
-                        ),
-                        None,
-                    )),
-                    Ok(e) => batch.events.push((n, e)),
-                    Err(reason) => {
-                        let seq = if claimed.as_deref() == Some(source) {
-                            seq
-                        } else {
-                            None
-                        };
-                        batch.rejections.push(refuse(reason, seq));
-                    }
+        admit(
+            &mut batch,
+            &validator,
+            source,
+            n,
+            jsonl::parse_line(line.trim()),
+        );
+    }
+    Ok(batch)
+}
+
+/// Validates one record read from a collector's batch (record `n`, 1-based) and files it in the
+/// batch as an event or a rejection — for any wire format, so every format refuses alike. A
+/// refused record's number counts for its source only if it claims the collector's own source.
+pub fn admit(
+    batch: &mut Batch,
+    validator: &Validator,
+    source: &str,
+    n: u64,
+    record: Result<RawEvent, Refused>,
+) {
+    let received_at = batch.received_at;
+    let refuse = |reason: String, seq: Option<u64>| Rejection {
+        received_at,
+        source: Some(source.to_owned()),
+        source_seq: seq,
+        line: n,
+        reason,
+    };
+    match record {
+        Err(r) => {
+            let seq = if r.source.as_deref() == Some(source) {
+                r.source_seq
+            } else {
+                None
+            };
+            batch.rejections.push(refuse(r.reason, seq));
+        }
+        Ok(raw) => {
+            let claimed = raw.source.clone();
+            let seq = raw.source_seq;
+            match validator.validate(raw) {
+                Ok(e) if e.source != source => batch.rejections.push(refuse(
+                    format!(
+                        "source `{}` does not match this collector's source `{source}`",
+                        e.source
+                    ),
+                    None,
+                )),
+                Ok(e) => batch.events.push((n, e)),
+                Err(reason) => {
+                    let seq = if claimed.as_deref() == Some(source) {
+                        seq
+                    } else {
+                        None
+                    };
+                    batch.rejections.push(refuse(reason, seq));
                 }
             }
         }
     }
-    Ok(batch)
 }

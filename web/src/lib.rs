@@ -12,6 +12,8 @@ pub mod error;
 pub mod guard;
 pub mod ingest_api;
 pub mod me_api;
+pub mod metrics;
+pub mod otlp_api;
 pub mod patterns;
 pub mod proof_api;
 pub mod research_api;

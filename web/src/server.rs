@@ -54,6 +54,10 @@ pub struct AppState {
     pub last_verify: tokio::sync::Mutex<Option<serde_json::Value>>,
     /// Requests being answered, so that those still running when shutdown abandons them are logged.
     pub in_flight: guard::InFlight,
+    /// Counters and histograms for `GET /metrics` (on `--metrics-listen`).
+    pub metrics: crate::metrics::Metrics,
+    /// How an OTLP log record becomes an audit event (`POST /v1/logs`).
+    pub otlp_mapping: Arc<iris_ingest::formats::otlp::LogMapping>,
 }
 
 impl AppState {
@@ -95,6 +99,10 @@ pub struct ServerConfig {
     pub access_dir: std::path::PathBuf,
     /// TLS certificate, key, client CAs and CRLs (`None`: plain HTTP).
     pub tls: Option<crate::tls::TlsFiles>,
+    /// Where `GET /metrics` answers, apart from the API (`None`: no metrics listener).
+    pub metrics_listen: Option<SocketAddr>,
+    /// The OTLP logs mapping file (`None`: the built-in `iris.*` mapping).
+    pub otlp_mapping: Option<std::path::PathBuf>,
 }
 
 /// Builds the router. Every route and the fallback sit behind one layer,
@@ -112,6 +120,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/v1/health", get(health))
         .route("/v1/status", get(chain_api::get_status))
         .route("/v1/events", post(ingest_api::post_events))
+        .route("/v1/logs", post(crate::otlp_api::post_logs))
         .route("/v1/sql", post(sql_api::post_sql))
         .route("/v1/trace", get(trace_api::get_trace))
         .route("/v1/proof", get(proof_api::get_proof))
@@ -312,7 +321,6 @@ async fn seal(
         ));
     }
     let s = state
-        .warehouse
         .seal_now()
         .await
         .map_err(|e| ApiError::unavailable(e.to_string()))?;
@@ -341,6 +349,10 @@ pub async fn serve(
         }
         Err(e) => return Err(format!("access files: {e}").into()),
     };
+    let otlp_mapping = match &config.otlp_mapping {
+        Some(path) => iris_ingest::formats::otlp::LogMapping::from_file(path)?,
+        None => iris_ingest::formats::otlp::LogMapping::builtin(),
+    };
     let state = Arc::new(AppState {
         tokens: TokenStore::new(&warehouse.dir.tokens_path()),
         access,
@@ -354,6 +366,8 @@ pub async fn serve(
         // Project keys (`keys/projects/`) and released cells (`research/`) live in the data directory.
         last_verify: tokio::sync::Mutex::new(None),
         in_flight: guard::InFlight::default(),
+        metrics: crate::metrics::Metrics::new(),
+        otlp_mapping: Arc::new(otlp_mapping),
         research: iris_research::ResearchDesk::new(
             QueryEngine::new(warehouse.loc.clone()).with_limits(config.query_limits.clone())?,
             warehouse.dir.root.clone(),
@@ -370,6 +384,19 @@ pub async fn serve(
     };
     let rejected_logger =
         rejected.map(|r| tokio::spawn(guard::log_rejected_certificates(state.clone(), r)));
+    let metrics_server = match config.metrics_listen {
+        Some(addr) => {
+            let listener = tokio::net::TcpListener::bind(addr)
+                .await
+                .map_err(|e| format!("metrics listener {addr}: {e}"))?;
+            tracing::info!("metrics on http://{}/metrics", listener.local_addr()?);
+            Some(tokio::spawn(crate::metrics::serve_metrics(
+                listener,
+                state.clone(),
+            )))
+        }
+        None => None,
+    };
     let listener = tokio::net::TcpListener::bind(config.listen).await?;
     ready(listener.local_addr()?);
     let sealer_state = state.clone();
@@ -393,7 +420,7 @@ pub async fn serve(
             if pending == 0 && closed == 0 && !full {
                 continue;
             }
-            if let Err(e) = sealer_state.warehouse.seal_now().await {
+            if let Err(e) = sealer_state.seal_now().await {
                 tracing::error!("sealing failed (events stay in the write-ahead log): {e}");
             }
         }
@@ -433,6 +460,9 @@ pub async fn serve(
     // Requests abandoned after the grace period never reach their own audit event: log them here.
     guard::log_abandoned(&state).await;
     sealer.abort();
+    if let Some(m) = metrics_server {
+        m.abort();
+    }
     watcher.abort();
     if let Some(l) = rejected_logger {
         l.abort();

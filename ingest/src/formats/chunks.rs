@@ -188,7 +188,10 @@ fn memrchr(needle: u8, hay: &[u8]) -> Option<usize> {
 mod tests {
     use super::*;
 
-    fn all(input: &[u8], chunk: usize, max_line: usize) -> (Vec<(u64, Vec<u8>)>, Vec<(u64, u64)>) {
+    /// Numbered lines, and the (line, length) of the lines too long to keep.
+    type Cut = (Vec<(u64, Vec<u8>)>, Vec<(u64, u64)>);
+
+    fn all(input: &[u8], chunk: usize, max_line: usize) -> Cut {
         let mut c = Chunker::with_sizes(input, chunk, max_line);
         let (mut lines, mut long) = (Vec::new(), Vec::new());
         let mut index = 0;
