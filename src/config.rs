@@ -640,6 +640,28 @@ fn check_values(s: &Settings, sources: &BTreeMap<&'static str, Source>) -> Resul
             return bad(key, "must be at least 1".into());
         }
     }
+    // Upper bounds: a duration or a count past these is a typo, and some would overflow a clock or
+    // a semaphore in the running server (a sealer that never runs again, a start that panics).
+    for (key, v, max, what) in [
+        (
+            "server.seal_interval_s",
+            s.server.seal_interval_s,
+            86_400,
+            "one day",
+        ),
+        (
+            "witness.interval_s",
+            s.witness.interval_s,
+            86_400,
+            "one day",
+        ),
+        ("query.timeout_s", s.query.timeout_s, 7 * 86_400, "one week"),
+        ("query.heavy", s.query.heavy, 1_024, "1024 queries"),
+    ] {
+        if v > max {
+            return bad(key, format!("{v} is more than {what} ({max})"));
+        }
+    }
     if s.retention.days == Some(0) {
         return bad("retention.days", "must be at least 1".into());
     }

@@ -119,6 +119,26 @@ fn config_check_names_unknown_keys_wrong_types_and_bad_values_with_exit_2() {
         stderr(&o)
     );
 
+    // Values past what the server can hold (red team: a sealer whose clock overflowed, a semaphore
+    // that panicked at start) are refused by the check, for each bounded key.
+    for (text, key) in [
+        (
+            "[server]\nseal_interval_s = 9223372036854775807\n",
+            "server.seal_interval_s",
+        ),
+        ("[witness]\ninterval_s = 86401\n", "witness.interval_s"),
+        ("[query]\ntimeout_s = 604801\n", "query.timeout_s"),
+        ("[query]\nheavy = 2305843009213693952\n", "query.heavy"),
+    ] {
+        let o = check(text);
+        assert_eq!(o.status.code(), Some(2), "{text}");
+        assert!(
+            stderr(&o).contains(key) && stderr(&o).contains("more than"),
+            "{}",
+            stderr(&o)
+        );
+    }
+
     let o = check("[store]\nurl = \"ftp://x\"\n");
     assert_eq!(o.status.code(), Some(2));
     assert!(stderr(&o).contains("store.url"), "{}", stderr(&o));

@@ -194,6 +194,17 @@ impl Validator {
             ));
         }
         let source_seq = raw.source_seq.ok_or_else(|| missing("source_seq"))?;
+        let message_type = text("message_type", raw.message_type)?;
+        // A network event dressed as one of Iris's own (`iris.sql`, `iris.proof`…) would mislead
+        // whoever reads the log.
+        if message_type
+            .get(..OWN_MESSAGE_PREFIX.len())
+            .is_some_and(|p| p.eq_ignore_ascii_case(OWN_MESSAGE_PREFIX))
+        {
+            return Err(format!(
+                "message_type `{message_type}`: the prefix `{OWN_MESSAGE_PREFIX}` is reserved for Iris's own audit events"
+            ));
+        }
         Ok(Event {
             ts,
             actor_id: text("actor_id", raw.actor_id)?,
@@ -203,7 +214,7 @@ impl Validator {
             subject_id,
             subject_kind,
             ticket: text("ticket", raw.ticket)?,
-            message_type: text("message_type", raw.message_type)?,
+            message_type,
             application: text("application", raw.application)?,
             operation,
             result,
@@ -218,6 +229,9 @@ impl Validator {
 
 /// The source of Iris's own audit events (who queried what): no collector may use it.
 pub const OWN_SOURCE: &str = "iris";
+
+/// The prefix of Iris's own audit events' message types, refused from any source.
+pub const OWN_MESSAGE_PREFIX: &str = "iris.";
 
 /// Whether `q` names a quarter, `YYYY-Qn` with n from 1 to 4.
 pub fn is_quarter(q: &str) -> bool {
@@ -350,6 +364,14 @@ mod tests {
             (GOOD.replace("\"hub\"", "\"../etc\""), "source `../etc`"),
             (GOOD.replace("\"hub\"", "\"iris\""), "reserved for Iris"),
             (GOOD.replace("\"niss\"", "\"query\""), "reserved for Iris"),
+            (
+                GOOD.replace("\"A001\"", "\"iris.sql\""),
+                "reserved for Iris",
+            ),
+            (
+                GOOD.replace("\"A001\"", "\"IRIS.proof\""),
+                "reserved for Iris",
+            ),
             (
                 GOOD.replace("\"ok\"", "\"ok\",\"error_code\":\"E1\""),
                 "only allowed when result is nok",

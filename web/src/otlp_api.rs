@@ -21,6 +21,9 @@ use std::sync::Arc;
 const MAX_REASONS: usize = 100;
 
 /// Handles an export request.
+/// OTLP bodies decoded at once (each may take ~40× its ≤ 16 MiB size while decoding).
+static DECODES: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(2);
+
 pub async fn post_logs(
     State(state): State<Arc<AppState>>,
     headers: HeaderMap,
@@ -54,6 +57,12 @@ pub async fn post_logs(
     let body = ingest_api::read_batch(body).await?;
     let mapping = state.otlp_mapping.clone();
     let collector = source.clone();
+    // A 16 MiB protobuf of empty attributes decodes to ~40× its size: decodes take turns, so the
+    // memory they hold together stays bounded whatever collectors send at once.
+    let _turn = DECODES
+        .acquire()
+        .await
+        .map_err(|_| ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "shutting down".to_owned()))?;
     let batch = tokio::task::spawn_blocking(move || {
         let body = if gzip { gunzip(&body)? } else { body.to_vec() };
         let request = otlp::decode(&body, encoding).map_err(ApiError::bad_request)?;
