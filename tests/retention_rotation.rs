@@ -285,6 +285,38 @@ fn retention_prunes_under_a_signed_entry_and_the_log_still_verifies() {
     );
     assert_eq!(listing(&data), before_files, "a dry run changes nothing");
 
+    // Red team: an expired file deleted or changed by hand is tampering, and a retention run must not
+    // cover it as PRUNED — the run is refused naming the file, nothing is deleted, verify still fails.
+    let victim = walk(&data.join("store"))
+        .into_iter()
+        .find(|f| f.starts_with("events/day=2025-03-02/") && f.ends_with(".parquet"))
+        .expect("a partition of 2 March");
+    let victim_path = data.join("store").join(&victim);
+    let original = std::fs::read(&victim_path).expect("read");
+    for damage in ["flip", "delete"] {
+        if damage == "flip" {
+            let mut bytes = original.clone();
+            let mid = bytes.len() / 2;
+            bytes[mid] ^= 0x20;
+            std::fs::write(&victim_path, bytes).expect("flip");
+        } else {
+            std::fs::remove_file(&victim_path).expect("delete");
+        }
+        let before_run = listing(&data);
+        let o = iris(&data, &["retention", "--before", cut]);
+        assert_ne!(o.status.code(), Some(0), "{damage}: retention ran");
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(
+            err.contains("retention refused") && err.contains(&victim),
+            "{damage}: {err}"
+        );
+        assert_eq!(listing(&data), before_run, "{damage}: nothing deleted");
+        let v = iris(&data, &["verify"]);
+        assert_eq!(v.status.code(), Some(1), "{damage}: verify must still fail");
+        assert!(!stdout(&v).contains("PRUNED"), "{}", stdout(&v));
+    }
+    std::fs::write(&victim_path, &original).expect("restore");
+
     let o = ok(iris(&data, &["retention", "--before", cut]), "retention");
     assert!(stdout(&o).contains("retention seal #"), "{}", stdout(&o));
     let o = ok(iris(&data, &["verify"]), "verify after retention");

@@ -478,6 +478,9 @@ pub async fn prune_expired(
 ) -> Result<iris_store::retention::RetentionSummary, ProofError> {
     let mut sealer = warehouse.sealer().lock().await;
     if !dry_run {
+        // The dry run first: it refuses expired files that are missing or changed, before any head
+        // is computed from changed bytes and remembered.
+        sealer.prune(before, by, true).await?;
         LogTree::build(&warehouse.loc, &cache_path(&warehouse.dir.root)).await?;
     }
     Ok(sealer.prune(before, by, dry_run).await?)

@@ -142,6 +142,29 @@ impl Sealer {
                 summary.leftovers.push(path.clone());
             }
         }
+        // Retention covers only what is still as its seal made it: a file already gone or changed is
+        // tampering (`verify` names it DELETED/CHANGED), and a retention entry must never turn that
+        // into a clean PRUNED.
+        let mut damaged = Vec::new();
+        for e in &summary.expired {
+            let why = match loc.store.get(&loc.path(&e.file.path)).await {
+                Ok(got) => match got.bytes().await {
+                    Ok(bytes) if crate::seal::sha256_hex(&bytes) == e.file.sha256 => continue,
+                    Ok(_) => "its bytes differ from its seal",
+                    Err(_) => "it cannot be read",
+                },
+                Err(object_store::Error::NotFound { .. }) => "it is missing",
+                Err(err) => return Err(err.into()),
+            };
+            damaged.push(format!("{} ({why})", e.file.path));
+        }
+        if !damaged.is_empty() {
+            return Err(StoreError::Other(format!(
+                "retention refused: {} expired file(s) are not as their seals made them, and a retention entry would hide that: {}. Run `iris verify` and restore them first",
+                damaged.len(),
+                damaged.join(", ")
+            )));
+        }
         if dry_run {
             return Ok(summary);
         }

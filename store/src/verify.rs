@@ -7,7 +7,7 @@ use crate::error::StoreError;
 use crate::keys::Keyring;
 use crate::layout::{CHAIN, COMPACTED, EVENTS, INDEX, REJECTIONS, TABLES, index_path};
 use crate::location::StoreLocation;
-use crate::manifest::Manifest;
+use crate::manifest::{FileKind, Manifest};
 use crate::reindex::IndexState;
 use crate::seal::{GENESIS, Seal, SealKind};
 use futures::TryStreamExt;
@@ -401,6 +401,30 @@ pub async fn verify_anchored(
             .find(|s| s.n == *n)
             .map(|s| s.day.clone())
             .unwrap_or_default();
+        // A retention seal prunes only files whose rows all fall before its cut-off: one naming a
+        // later file (a forged or selective "retention") is a mismatch, not a notice.
+        let kind = match path.split('/').next().unwrap_or_default() {
+            COMPACTED => FileKind::Compacted,
+            REJECTIONS => FileKind::Rejections,
+            EVENTS => FileKind::Events,
+            _ => FileKind::Table,
+        };
+        let cut = chrono::NaiveDate::parse_from_str(&before, "%Y-%m-%d").ok();
+        match (crate::retention::day_range(path, kind), cut) {
+            (Some((_, last)), Some(cut)) if last < cut => {}
+            (days, _) => {
+                report.add(
+                    FindingKind::RetentionMismatch,
+                    format!("seal #{n}"),
+                    format!(
+                        "{path}: pruned though its rows reach {} (cut-off {before})",
+                        days.map(|d| d.1.to_string())
+                            .unwrap_or_else(|| "an unknown day".into())
+                    ),
+                );
+                continue;
+            }
+        }
         let pending = if found.binary_search(path).is_ok() {
             " (its deletion was interrupted: `iris retention` again removes it)"
         } else {
