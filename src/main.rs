@@ -80,13 +80,18 @@ enum Command {
         /// A checkpoint exported earlier (JSON or C2SP note): the chain must still contain it.
         #[arg(long)]
         checkpoint: Option<PathBuf>,
-        /// A witness's key `NAME+HASH+KEY` (repeatable): the note `--checkpoint` must carry its
-        /// cosignature, for at least `--quorum` of them.
-        #[arg(long = "witness", requires = "checkpoint")]
+        /// A witness's key `NAME+HASH+KEY` (repeatable): the note `--checkpoint` (or the one fetched
+        /// with `--witness-url`) must carry its cosignature, for at least `--quorum` of them.
+        #[arg(long = "witness")]
         witnesses: Vec<String>,
         /// How many `--witness` cosignatures are required (default: all).
-        #[arg(long, requires = "checkpoint")]
+        #[arg(long)]
         quorum: Option<usize>,
+        /// A witness's URL (repeatable): the last checkpoint it cosigned is fetched (`GET /latest`) and
+        /// checked like `--checkpoint` — a store rolled back or cut short is caught with no file kept
+        /// by hand.
+        #[arg(long = "witness-url", conflicts_with = "checkpoint")]
+        witness_urls: Vec<String>,
         /// The log's published genesis public key (64 hex digits, `ORIGIN+HASH+KEY`, or a file holding
         /// either): the trust anchor; later keys are trusted only through rotation entries.
         #[arg(long)]

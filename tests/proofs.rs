@@ -685,6 +685,24 @@ fn witnesses_on_loopback_cosign_growth_and_refuse_rollback_and_forks() {
     let cosigned = std::fs::read_to_string(p("c2.note")).expect("cosigned");
     assert_eq!(cosigned.matches("\u{2014} ").count(), 3, "{cosigned}");
 
+    // No file kept by hand (red team): `verify --witness-url` fetches what the witness last cosigned.
+    // The live store extends it; the copy rolled back to before n1 is caught as TRUNCATED.
+    let witnessed = ["verify", "--witness-url", &w1.url, "--witness", &w1.key];
+    let o = iris(&data, &witnessed);
+    assert_eq!(
+        code(&o),
+        0,
+        "{}{}",
+        stdout(&o),
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let o = iris(&tmp.path().join("rolled-back"), &witnessed);
+    assert_eq!(code(&o), 1, "{}", stdout(&o));
+    assert!(stdout(&o).contains("TRUNCATED"), "{}", stdout(&o));
+    // A witness that never cosigned this log has nothing to compare: an error, never a silent OK.
+    let o = iris(&data, &["verify", "--witness-url", &w3.url]);
+    assert_eq!(code(&o), 2, "{}", stdout(&o));
+
     // A proof against the cosigned checkpoint: 2 of 2 witnesses.
     ok(
         iris(

@@ -127,6 +127,10 @@ struct LogHead {
     size: u64,
     #[serde(with = "crate::hexhash")]
     root: Hash,
+    /// The last checkpoint it cosigned, with the log's signature and its own cosignature: served at
+    /// `GET /latest`, so a verifier holding no file of its own learns how far the log had grown.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    note: String,
 }
 
 /// Why a witness refuses, with the HTTP status of `tlog-witness`.
@@ -249,28 +253,33 @@ impl Witness {
         }
         verify_consistency(known_size, &known_root, cp.body.size, &cp.body.root, &proof)
             .map_err(|e| refuse(422, e.to_string()))?;
+        // The cosignature first: the state remembers the cosigned note it answers with.
+        let sig = self.key.sign(&cosigned_message(&cp.note.text, now));
+        let mut raw = now.to_be_bytes().to_vec();
+        raw.extend_from_slice(&sig.to_bytes());
+        let cosignature = NoteSignature {
+            name: self.name.clone(),
+            key_hash: cosig_key_hash(&self.name, &self.key.verifying_key().to_bytes()),
+            signature: raw,
+        };
+        let mut cosigned = cp.note.clone();
+        cosigned.signatures.push(cosignature.clone());
         let mut next = state.clone();
         next.insert(
             cp.body.origin.clone(),
             LogHead {
                 size: cp.body.size,
                 root: cp.body.root,
+                note: cosigned.to_text(),
             },
         );
         let bytes = serde_json::to_vec_pretty(&next).map_err(|e| refuse(500, e.to_string()))?;
         write_synced(&self.state_path, &bytes).map_err(|e| refuse(500, e.to_string()))?;
         *state = next;
         drop(state);
-        let sig = self.key.sign(&cosigned_message(&cp.note.text, now));
-        let mut raw = now.to_be_bytes().to_vec();
-        raw.extend_from_slice(&sig.to_bytes());
         let line = Note {
             text: String::new(),
-            signatures: vec![NoteSignature {
-                name: self.name.clone(),
-                key_hash: cosig_key_hash(&self.name, &self.key.verifying_key().to_bytes()),
-                signature: raw,
-            }],
+            signatures: vec![cosignature],
         }
         .to_text();
         // `to_text` wrote the (empty) text and a blank line first.
@@ -311,35 +320,69 @@ pub fn add_checkpoint_body(old: u64, proof: &[Hash], note: &str) -> String {
     out
 }
 
-/// The witness's routes: `POST /add-checkpoint` (for a listener of the caller's, TLS or not).
+impl Witness {
+    /// The last checkpoint of log `origin` this witness cosigned (log signature and cosignature), if
+    /// any: what `iris verify --witness-url` compares the store with.
+    pub fn latest(&self, origin: &str) -> Option<String> {
+        let state = self.state.lock().ok()?;
+        state
+            .get(origin)
+            .map(|h| h.note.clone())
+            .filter(|n| !n.is_empty())
+    }
+}
+
+/// The witness's routes: `POST /add-checkpoint` (C2SP tlog-witness) and `GET /latest?origin=ORIGIN`
+/// (the last checkpoint it cosigned for that log), for a listener of the caller's, TLS or not.
 pub fn router(witness: std::sync::Arc<Witness>) -> axum::Router {
     use axum::http::{StatusCode, header};
     use axum::response::IntoResponse;
-    axum::Router::new().route(
-        "/add-checkpoint",
-        axum::routing::post(move |body: String| {
-            let w = witness.clone();
-            async move {
-                let now = std::time::SystemTime::now()
-                    .duration_since(std::time::UNIX_EPOCH)
-                    .map(|d| d.as_secs())
-                    .unwrap_or_default();
-                match w.add_checkpoint(&body, now) {
-                    Ok(lines) => (StatusCode::OK, lines).into_response(),
-                    Err(r) => {
-                        let status = StatusCode::from_u16(r.status)
-                            .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-                        if r.status == 409 {
-                            (status, [(header::CONTENT_TYPE, "text/x.tlog.size")], r.body)
-                                .into_response()
-                        } else {
-                            (status, r.body).into_response()
+    let reader = witness.clone();
+    axum::Router::new()
+        .route(
+            "/latest",
+            axum::routing::get(
+                move |q: axum::extract::Query<std::collections::HashMap<String, String>>| {
+                    let w = reader.clone();
+                    async move {
+                        let origin = q.get("origin").cloned().unwrap_or_default();
+                        match w.latest(&origin) {
+                            Some(note) => (StatusCode::OK, note).into_response(),
+                            None => (
+                                StatusCode::NOT_FOUND,
+                                format!("no checkpoint of `{origin}` cosigned here"),
+                            )
+                                .into_response(),
+                        }
+                    }
+                },
+            ),
+        )
+        .route(
+            "/add-checkpoint",
+            axum::routing::post(move |body: String| {
+                let w = witness.clone();
+                async move {
+                    let now = std::time::SystemTime::now()
+                        .duration_since(std::time::UNIX_EPOCH)
+                        .map(|d| d.as_secs())
+                        .unwrap_or_default();
+                    match w.add_checkpoint(&body, now) {
+                        Ok(lines) => (StatusCode::OK, lines).into_response(),
+                        Err(r) => {
+                            let status = StatusCode::from_u16(r.status)
+                                .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+                            if r.status == 409 {
+                                (status, [(header::CONTENT_TYPE, "text/x.tlog.size")], r.body)
+                                    .into_response()
+                            } else {
+                                (status, r.body).into_response()
+                            }
                         }
                     }
                 }
-            }
-        }),
-    )
+            }),
+        )
 }
 
 #[cfg(test)]

@@ -37,8 +37,19 @@ pub async fn run(
             checkpoint,
             witnesses,
             quorum,
+            witness_urls,
             key,
-        } => return verify(&dir, checkpoint, &witnesses, quorum, key.as_deref()).await,
+        } => {
+            let checkpoint = match latest_from_witnesses(&witness_urls).await {
+                Ok(Some(p)) => Some(p),
+                Ok(None) => checkpoint,
+                Err(e) => {
+                    eprintln!("error: {e:#}");
+                    return 2;
+                }
+            };
+            return verify(&dir, checkpoint, &witnesses, quorum, key.as_deref()).await;
+        }
         Command::Retention(args) => retention::run(dir, args).await,
         Command::Checkpoint {
             out,
@@ -194,6 +205,43 @@ async fn reindex(dir: &DataDir, all: bool) -> anyhow::Result<()> {
     } else {
         anyhow::bail!("{} partitions could not be indexed", summary.refused.len())
     }
+}
+
+/// `verify --witness-url`: the largest of the checkpoints the witnesses last cosigned for this log,
+/// written to a temporary note file for the `--checkpoint` check (`None` without URLs).
+async fn latest_from_witnesses(urls: &[String]) -> anyhow::Result<Option<std::path::PathBuf>> {
+    use anyhow::Context as _;
+    if urls.is_empty() {
+        return Ok(None);
+    }
+    let origin = iris_proof::log::origin_from_env();
+    let client = reqwest::Client::new();
+    let mut best: Option<(u64, String)> = None;
+    for url in urls {
+        let endpoint = format!("{}/latest", url.trim_end_matches('/'));
+        let r = client
+            .get(&endpoint)
+            .query(&[("origin", origin.as_str())])
+            .send()
+            .await
+            .with_context(|| format!("GET {endpoint}"))?;
+        let status = r.status();
+        let text = r.text().await.unwrap_or_default();
+        if !status.is_success() {
+            anyhow::bail!("{endpoint}: {status}: {}", text.trim());
+        }
+        let cp = iris_proof::note::SignedCheckpoint::parse(&text)
+            .with_context(|| format!("{endpoint}: not a signed checkpoint"))?;
+        if best.as_ref().is_none_or(|(size, _)| cp.body.size > *size) {
+            best = Some((cp.body.size, text));
+        }
+    }
+    let Some((_, text)) = best else {
+        return Ok(None);
+    };
+    let path = std::env::temp_dir().join(format!("iris-witnessed-{}.note", std::process::id()));
+    std::fs::write(&path, text).with_context(|| format!("write {}", path.display()))?;
+    Ok(Some(path))
 }
 
 async fn verify(
