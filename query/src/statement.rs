@@ -155,7 +155,8 @@ pub fn check_now(
         .with_recursion_limit(limits.parser_recursion)
         .build()
         .and_then(|mut p| p.parse_statements())
-        .map_err(|e| match &e {
+        // The parser's error may come wrapped (a diagnostic, a context): its root says what it is.
+        .map_err(|e| match e.find_root() {
             datafusion::error::DataFusionError::SQL(p, _) => match p.as_ref() {
                 ParserError::RecursionLimitExceeded => StatementError::TooDeep {
                     max: limits.parser_recursion,
@@ -164,19 +165,7 @@ pub fn check_now(
                     StatementError::Parse(syntax_message(m))
                 }
             },
-            // The same parser error wrapped in another variant: its text, then the same message.
-            other => {
-                let text = clean(&other.to_string());
-                let inner = text
-                    .trim_start_matches('"')
-                    .trim_end_matches(')')
-                    .trim_end_matches('"');
-                StatementError::Parse(if inner.starts_with("Expected: ") {
-                    syntax_message(inner)
-                } else {
-                    text
-                })
-            }
+            other => StatementError::Parse(clean(&other.to_string())),
         })?;
     if statements.len() != 1 {
         return Err(StatementError::NotOne(statements.len()));
